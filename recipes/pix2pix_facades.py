@@ -1,0 +1,114 @@
+"""pix2pix on CMP Facades, labels -> photo: the baseline every paper compares against.
+
+Isola, Zhu, Zhou, Efros, "Image-to-Image Translation with Conditional
+Adversarial Networks", CVPR 2017 (arXiv:1611.07004), reference code
+junyanz/pytorch-CycleGAN-and-pix2pix.
+
+Usage::
+
+    python recipes/pix2pix_facades.py                       # demo data, ~2 min on 2 CPU cores
+    python recipes/pix2pix_facades.py --data datasets/facades --workdir runs/facades
+    python recipes/pix2pix_facades.py --data DIR --workdir W --steps 40 --resume
+    python recipes/pix2pix_facades.py --summary             # parameter counts
+
+Paper <-> code map
+------------------
+* Eq. 1, conditional GAN objective, G side (non-saturating ``-log D(x, G(x))``)
+  -> ``tfi2i.losses.g_adversarial_loss`` (term ``g_gan``, weight 1).
+* Eq. 1, D side, ``log D(x,y) + log(1 - D(x,G(x)))``, halved as in the
+  reference (``loss_D = (loss_D_fake + loss_D_real) * 0.5``) ->
+  ``tfi2i.losses.d_real_loss`` / ``d_fake_loss`` (terms ``d_real``,
+  ``d_fake``, weights 0.5 each).
+* Eq. 3, ``L_L1 = E ||y - G(x,z)||_1`` -> ``tfi2i.losses.l1_loss`` (term ``l1``).
+* Eq. 4, ``G* = arg min_G max_D L_cGAN + lambda L_L1`` with lambda = 100
+  (Sec. 4, "lambda = 100") -> ``loss.weights["l1"] = 100``; the weighted sum is
+  ``PairedGAN.weighted_sum``.
+* Sec. 3.1 / 3.2 generator "U-Net" with skips between mirrored layers, noise z
+  as dropout -> ``tfi2i.networks.unet_generator("unet_256")`` (8
+  downsamplings, dropout 0.5 in the three blocks next to the bottleneck, also
+  at test time in the paper; see deviations).
+* Sec. 3.2.2 "PatchGAN", 70x70 (appendix 6.1.2: C64-C128-C256-C512)
+  -> ``tfi2i.networks.patchgan_discriminator(n_layers=3)``; 30x30 patch map at 256.
+* Sec. 3.3 optimisation: alternate one D step and one G step; Adam, lr 2e-4,
+  beta1 0.5 (beta2 0.999) -> ``PairedGAN.train_step``, ``config().optim``.
+* Appendix 6.2, facades: 400 training images, 200 epochs, batch size 1, random
+  jitter (resize to 286, random crop 256) and mirroring -> ``config().data``
+  and ``optim.n_epochs + optim.n_epochs_decay = 100 + 100``.
+* Reference code: lr constant 100 epochs then linear decay over 100 ->
+  ``tfi2i.schedules.Pix2PixLinearDecay``; weights ~ N(0, 0.02) ->
+  ``tfi2i.layers.init``; batch norm (ngf = ndf = 64).
+
+Deviations and choices
+----------------------
+* Evaluation runs G in inference mode (dropout off, batch-norm running
+  statistics). The paper and reference test script keep dropout and use
+  batch statistics at test time; our ``evaluate`` is deterministic instead.
+* Evaluation resizes straight to 256 (no jitter); the reference test script
+  keeps the 286-resize + random crop.
+* The data set's own order of the two halves: the pix2pix release stores the
+  photo left (A) and the label map right (B), so labels -> photo is ``BtoA``.
+* The demo run (no ``--data``) uses generated label->photo pairs (``AtoB``),
+  60 steps and frequent samples/checkpoints so it finishes in minutes on CPU.
+* Batch-norm layers are Keras ``synchronized`` (global statistics under
+  ``MirroredStrategy``; identical to plain BN on one device).
+"""
+
+from tfi2i import train
+from tfi2i.config import Config, DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, TrainConfig, replace
+from tfi2i.gan import PairedGAN
+from tfi2i.networks import build_discriminator, build_generator
+
+
+def config() -> Config:
+    """pix2pix, facades labels -> photo, the paper's settings."""
+    return Config(
+        name="pix2pix_facades",
+        data=DataConfig(
+            direction="BtoA",  # facades release: photo (A) left, labels (B) right
+            load_size=286,  # Appendix 6.2: "resizing the 256x256 input images to 286x286"
+            crop_size=256,  # Appendix 6.2: "randomly cropping back to size 256x256"
+            flip=True,  # Appendix 6.2: mirroring
+            batch_size=1,  # Appendix 6.2: "batch size 1"
+        ),
+        generator=GeneratorConfig(name="unet_256", ngf=64, norm="batch", dropout=0.5),  # Sec. 3.2.1, Appendix 6.1.1
+        discriminator=DiscriminatorConfig(ndf=64, n_layers=3, norm="batch"),  # 70x70 PatchGAN, Appendix 6.1.2
+        loss=LossConfig(
+            gan_mode="vanilla",  # Eq. 1
+            weights={"g_gan": 1.0, "l1": 100.0, "d_real": 0.5, "d_fake": 0.5},  # Eq. 4 lambda = 100; D halved (reference)
+        ),
+        optim=OptimConfig(lr=2e-4, beta1=0.5, beta2=0.999, n_epochs=100, n_epochs_decay=100),  # Sec. 3.3; reference
+        train=TrainConfig(log_every=50, sample_every=2000, checkpoint_every=2000),
+    )
+
+
+def demo_config(cfg: Config) -> Config:
+    """No --data: the embedded demo pairs (labels left, photo right), a short run."""
+    return replace(
+        cfg,
+        name=cfg.name + "_demo",
+        data={"direction": "AtoB"},
+        train={"steps": 60, "log_every": 5, "sample_every": 20, "checkpoint_every": 20},
+    )
+
+
+def smoke_config() -> Config:
+    """A tiny network on 32x32 crops for tests: same code path, seconds per run."""
+    cfg = demo_config(config())
+    return replace(
+        cfg,
+        data={"load_size": 36, "crop_size": 32, "num_samples": 2},
+        generator={"name": "unet_5", "ngf": 4},
+        discriminator={"ndf": 4, "n_layers": 2},
+        train={"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
+    )
+
+
+def build(cfg: Config) -> PairedGAN:
+    """G, D and the pix2pix objective from a config."""
+    generator = build_generator(cfg.generator)
+    discriminator = build_discriminator(cfg.discriminator, cfg.generator.input_channels + cfg.generator.output_channels)
+    return PairedGAN(generator, discriminator, cfg.loss.weights, gan_mode=cfg.loss.gan_mode, name=cfg.name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(train.main(config, build, description=__doc__, demo_config_fn=demo_config))

@@ -1,0 +1,51 @@
+"""Resumable training state: both networks, both optimizers, step and epoch.
+
+A `tf.train.Checkpoint` over the generator, the discriminator(s), both
+optimizers (Adam moments, their step counters = the LR schedule position) and
+the run's step/epoch counters. Data order and augmentation are pure functions
+of ``(seed, step)`` (see `tfi2i.data.pipeline`) and the dropout RNGs are Keras
+`SeedGenerator` variables inside the networks, so they are restored too.
+
+Atomicity: TensorFlow writes a checkpoint's files first and updates the
+``checkpoint`` index file last (itself with an atomic rename), so a crash
+mid-write leaves the previous checkpoint as the latest. On restore, a latest
+checkpoint that cannot be read (e.g. a disk filled up) is reported and the
+previous one is used.
+"""
+
+import logging
+
+import tensorflow as tf
+
+log = logging.getLogger("tfi2i")
+
+
+class TrainingState:
+    """Checkpointed state of a run.
+
+    Args:
+      directory: ``<workdir>/checkpoints``.
+      keep: how many recent checkpoints to keep.
+      **objects: trackables to save (``generator=G, discriminator=D, ...``).
+    """
+
+    def __init__(self, directory, keep=3, **objects):
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(step=self.step, epoch=self.epoch, **objects)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+
+    def save(self, step, epoch):
+        self.step.assign(step)
+        self.epoch.assign(epoch)
+        return self.manager.save(checkpoint_number=step)
+
+    def restore_latest(self):
+        """Restores the newest readable checkpoint; returns its path or None when there is none."""
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                return path
+            except (tf.errors.OpError, ValueError, AssertionError) as err:
+                log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, err)
+        return None

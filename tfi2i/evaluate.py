@@ -1,0 +1,451 @@
+"""Evaluate predicted images against targets and write comparison reports.
+
+Folder mode (``tfi2i evaluate --pred DIR --target DIR``): every image in the
+prediction folder is paired with the target image that has the same file
+*stem* (``x.png`` matches ``x.jpg``), both are read, converted to RGB float32
+on the [0, 1] scale, and scored with the metrics of
+:mod:`tfi2i.metrics.image` (L1, MSE, PSNR in dB, SSIM; see that module for the
+exact definitions). Pairs are processed one at a time with running sums, so
+memory does not grow with the number of images (apart from one small dict of
+per-image scores).
+
+Image reading (:func:`read_image`) uses ``cv2.imread(path, cv2.IMREAD_UNCHANGED)``:
+
+* 8-bit images are used as they are; 16-bit images are scaled to 8 bits by
+  dividing by 257 and rounding (65535 -> 255), so both go through the same
+  8-bit pipeline; other sample types (float TIFF, ...) are rejected;
+* grayscale is replicated to 3 channels; an alpha channel is dropped;
+* OpenCV's BGR order is converted to RGB.
+
+The per-pair scoring lives in :class:`MetricAccumulator`, which takes float32
+[0, 1] tensors, so other front-ends (for example, running a trained generator
+over an evaluation split) can feed it batches directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from tfi2i.metrics.image import METRICS
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DEFAULT_METRICS",
+    "EvaluationError",
+    "read_image",
+    "pair_folders",
+    "MetricAccumulator",
+    "evaluate_folders",
+    "format_table",
+    "write_report",
+    "add_parser",
+    "run",
+]
+
+#: File extensions (lower case) treated as images when scanning a folder;
+#: other files (and sub-folders, and hidden files) are ignored.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+DEFAULT_METRICS = ("l1", "mse", "psnr", "ssim")
+
+#: How many offending file names an error message lists before "... and N more".
+_MAX_NAMES_IN_ERROR = 10
+
+
+class EvaluationError(ValueError):
+    """Inputs to an evaluation are unusable (missing/empty folder, unpaired or
+    unreadable file, size mismatch, ...). The message names the file(s)."""
+
+
+# --------------------------------------------------------------------------- #
+# Reading and pairing
+# --------------------------------------------------------------------------- #
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as ``uint8`` RGB ``[H, W, 3]`` (see module docstring for the rules).
+
+    Raises :class:`EvaluationError` naming the file if it cannot be decoded or
+    has an unsupported sample type / channel count.
+    """
+    import cv2
+
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise EvaluationError(f"cannot read image {path} (missing, unreadable or corrupt file)")
+    if img.dtype == np.uint16:
+        img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise EvaluationError(
+            f"unsupported sample type {img.dtype} in {path} (expected 8- or 16-bit integer images)"
+        )
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3:
+        raise EvaluationError(f"unsupported image shape {img.shape} in {path}")
+    channels = img.shape[2]
+    if channels in (1, 2):  # gray, gray + alpha
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    elif channels in (3, 4):  # BGR, BGRA
+        img = np.ascontiguousarray(img[:, :, 2::-1])
+    else:
+        raise EvaluationError(f"unsupported channel count {channels} in {path}")
+    return img
+
+
+def _list_names(names: Sequence[str]) -> str:
+    names = sorted(names)
+    shown = ", ".join(names[:_MAX_NAMES_IN_ERROR])
+    if len(names) > _MAX_NAMES_IN_ERROR:
+        shown += f", ... and {len(names) - _MAX_NAMES_IN_ERROR} more"
+    return shown
+
+
+def _index_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
+    """Map file stem -> path for the images directly inside ``folder``."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise EvaluationError(f"{role} folder {folder} does not exist")
+    if not folder.is_dir():
+        raise EvaluationError(f"{role} folder {folder} is not a directory")
+    index: dict[str, Path] = {}
+    duplicates: dict[str, list[str]] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if entry.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        stem = entry.stem
+        if stem in index:
+            duplicates.setdefault(stem, [index[stem].name]).append(entry.name)
+        else:
+            index[stem] = entry
+    if duplicates:
+        clashes = "; ".join(" / ".join(v) for _, v in sorted(duplicates.items()))
+        raise EvaluationError(
+            f"{role} folder {folder} has several images with the same stem, "
+            f"so pairs are ambiguous: {clashes}"
+        )
+    if not index:
+        raise EvaluationError(
+            f"{role} folder {folder} contains no images "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return index
+
+
+def pair_folders(
+    pred_dir: str | os.PathLike, target_dir: str | os.PathLike
+) -> list[tuple[str, Path, Path]]:
+    """Match predictions to targets by file stem; return sorted ``(stem, pred, target)``.
+
+    Raises :class:`EvaluationError` if a folder is missing or has no images, or
+    if any target lacks a prediction or any prediction lacks a target (all such
+    files are named in the message).
+    """
+    preds = _index_folder(pred_dir, "prediction")
+    targets = _index_folder(target_dir, "target")
+    problems = []
+    no_pred = [targets[s].name for s in targets.keys() - preds.keys()]
+    no_target = [preds[s].name for s in preds.keys() - targets.keys()]
+    if no_pred:
+        problems.append(
+            f"{len(no_pred)} target image(s) in {target_dir} have no prediction "
+            f"(same file stem) in {pred_dir}: {_list_names(no_pred)}"
+        )
+    if no_target:
+        problems.append(
+            f"{len(no_target)} prediction(s) in {pred_dir} have no target "
+            f"(same file stem) in {target_dir}: {_list_names(no_target)}"
+        )
+    if problems:
+        raise EvaluationError("; ".join(problems))
+    return [(s, preds[s], targets[s]) for s in sorted(preds)]
+
+
+# --------------------------------------------------------------------------- #
+# Accumulation
+# --------------------------------------------------------------------------- #
+def _check_metric_names(metrics: Iterable[str]) -> tuple[str, ...]:
+    names = tuple(metrics)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise EvaluationError(
+            f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}"
+        )
+    if not names:
+        raise EvaluationError(f"no metrics requested; available: {', '.join(METRICS)}")
+    if len(set(names)) != len(names):
+        raise EvaluationError(f"metric listed twice: {', '.join(names)}")
+    return names
+
+
+class MetricAccumulator:
+    """Running per-image metrics over batches of (prediction, target) pairs.
+
+    ``update`` takes float32 tensors ``[B, H, W, C]`` on the [0, 1] scale (use
+    :func:`tfi2i.metrics.from_minus1_1` for generator outputs) and a name per
+    image; ``result`` returns the means over all images seen plus per-image
+    values. Only running sums and the small per-image score dict are kept.
+    PSNR of an identical pair is ``inf``, which makes the mean PSNR ``inf``.
+    """
+
+    def __init__(self, metrics: Iterable[str] = DEFAULT_METRICS):
+        self.metrics = _check_metric_names(metrics)
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums = {m: 0.0 for m in self.metrics}
+        self._count = 0
+        self._per_image: dict[str, dict[str, float]] = {}
+
+    @property
+    def num_images(self) -> int:
+        return self._count
+
+    def update(self, pred_batch, target_batch, names: Sequence[str]) -> dict[str, list[float]]:
+        """Score one batch; returns ``{metric: [value per image]}`` for this batch."""
+        names = [str(n) for n in names]
+        batch = int(pred_batch.shape[0])
+        if len(names) != batch:
+            raise ValueError(f"got {len(names)} names for a batch of {batch} images")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate image names in batch: {names}")
+        seen = [n for n in names if n in self._per_image]
+        if seen:
+            raise ValueError(f"image name(s) already scored: {_list_names(seen)}")
+        values = {
+            m: [float(v) for v in np.asarray(METRICS[m].fn(pred_batch, target_batch))]
+            for m in self.metrics
+        }
+        for i, name in enumerate(names):
+            self._per_image[name] = {m: values[m][i] for m in self.metrics}
+        for m in self.metrics:
+            self._sums[m] += math.fsum(values[m])
+        self._count += batch
+        return values
+
+    def result(self) -> dict:
+        """``{"num_images", "scale", "metrics", <metric>: mean, ..., "per_image"}``."""
+        if self._count == 0:
+            raise EvaluationError("no images were evaluated")
+        out: dict = {
+            "num_images": self._count,
+            "scale": "[0,1]",
+            "metrics": list(self.metrics),
+        }
+        for m in self.metrics:
+            out[m] = self._sums[m] / self._count
+        out["per_image"] = {k: dict(v) for k, v in self._per_image.items()}
+        return out
+
+
+def evaluate_folders(
+    pred_dir: str | os.PathLike,
+    target_dir: str | os.PathLike,
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    progress: bool = True,
+) -> dict:
+    """Score every prediction in ``pred_dir`` against the same-stem target in ``target_dir``.
+
+    Returns ``{"num_images": N, "scale": "[0,1]", "metrics": [...], "l1": mean,
+    "mse": mean, "psnr": mean (dB), "ssim": mean, "per_image": {stem: {...}},
+    "pred_dir": ..., "target_dir": ...}``. All metrics are on the [0, 1] image
+    scale. Raises :class:`EvaluationError` (naming the files) for missing or
+    empty folders, unpaired files, unreadable files and size mismatches.
+    """
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    acc = MetricAccumulator(metrics)
+    pairs = pair_folders(pred_dir, target_dir)
+    for stem, pred_path, target_path in tqdm(
+        pairs, desc="evaluate", unit="img", disable=not progress, file=sys.stderr
+    ):
+        pred = read_image(pred_path)
+        target = read_image(target_path)
+        if pred.shape != target.shape:
+            raise EvaluationError(
+                f"size mismatch for {stem!r}: prediction {pred_path} is "
+                f"{pred.shape[1]}x{pred.shape[0]} but target {target_path} is "
+                f"{target.shape[1]}x{target.shape[0]} (width x height)"
+            )
+        p = tf.convert_to_tensor(pred[None], dtype=tf.uint8)
+        t = tf.convert_to_tensor(target[None], dtype=tf.uint8)
+        try:
+            acc.update(tf.cast(p, tf.float32) / 255.0, tf.cast(t, tf.float32) / 255.0, [stem])
+        except (ValueError, tf.errors.InvalidArgumentError) as exc:
+            raise EvaluationError(f"cannot score {pred_path} against {target_path}: {exc}") from exc
+    out = acc.result()
+    out["pred_dir"] = str(pred_dir)
+    out["target_dir"] = str(target_dir)
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Reports
+# --------------------------------------------------------------------------- #
+def _report_metrics(results: Mapping[str, Mapping]) -> list[str]:
+    """Metric columns: those present in any run, in registry order."""
+    return [m for m in METRICS if any(m in r for r in results.values())]
+
+
+def _fmt(value) -> str:
+    """4 decimal places; values below 0.01 get 4 significant digits instead."""
+    if value is None:
+        return "—"
+    v = float(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v != 0.0 and abs(v) < 0.01:
+        return f"{v:.4g}"
+    return f"{v:.4f}"
+
+
+def _header(m: str) -> str:
+    spec = METRICS[m]
+    unit = f" ({spec.unit})" if spec.unit else ""
+    return f"{spec.label}{unit} {spec.arrow}"
+
+
+def format_table(results: Mapping[str, Mapping]) -> str:
+    """Markdown table: one row per run, one column per metric (↑/↓ = higher/lower is better)."""
+    metrics = _report_metrics(results)
+    header = ["run", "images"] + [_header(m) for m in metrics]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |",
+    ]
+    for name, res in results.items():
+        cells = [str(name).replace("|", "\\|"), str(res.get("num_images", "—"))]
+        cells += [_fmt(res.get(m)) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(obj):
+    """Replace non-finite floats by the strings "inf", "-inf", "nan" (strict JSON)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    return obj
+
+
+def write_report(results: Mapping[str, Mapping], out_dir: str | os.PathLike) -> None:
+    """Write ``report.json`` (everything, incl. per-image values; non-finite
+    numbers as "inf"/"nan" strings), ``report.csv`` (one row per run, full
+    precision) and ``report.md`` (:func:`format_table`) into ``out_dir``.
+
+    ``results`` is keyed by run/model name; values are dicts as returned by
+    :func:`evaluate_folders`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = _report_metrics(results)
+
+    with open(out / "report.json", "w", encoding="utf-8") as f:
+        json.dump(_json_safe(dict(results)), f, indent=2, allow_nan=False)
+        f.write("\n")
+
+    with open(out / "report.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run", "num_images"] + metrics)
+        for name, res in results.items():
+            row = [name, res.get("num_images", "")]
+            row += ["" if res.get(m) is None else repr(float(res[m])) for m in metrics]
+            writer.writerow(row)
+
+    notes = [
+        "",
+        "Images on the [0, 1] scale; ↑ higher is better, ↓ lower is better. "
+        "PSNR in dB (max_val 1); SSIM: Wang et al. 2004, 11x11 Gaussian window, sigma 1.5.",
+    ]
+    with open(out / "report.md", "w", encoding="utf-8") as f:
+        f.write(format_table(results))
+        f.write("\n".join(notes) + "\n")
+
+
+# --------------------------------------------------------------------------- #
+# CLI
+# --------------------------------------------------------------------------- #
+def _parse_metrics(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    try:
+        return _check_metric_names(names)
+    except EvaluationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``evaluate`` subcommand on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score predicted images against targets (L1, MSE, PSNR, SSIM)",
+        description=(
+            "Pair images in --pred and --target by file stem (x.png matches x.jpg) and "
+            "report mean L1, MSE, PSNR (dB) and SSIM on the [0, 1] image scale."
+        ),
+    )
+    p.add_argument("--pred", required=True, metavar="DIR", help="folder of predicted images")
+    p.add_argument("--target", required=True, metavar="DIR", help="folder of ground-truth images")
+    p.add_argument(
+        "--metrics",
+        type=_parse_metrics,
+        default=DEFAULT_METRICS,
+        metavar="LIST",
+        help=f"comma-separated metrics (default: {','.join(DEFAULT_METRICS)})",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="write report.json/.csv/.md here (default: only print the table)",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="run name used as the table row (default: the --pred folder's name)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tfi2i evaluate``: print the Markdown table, optionally write the report.
+
+    Returns 0 on success, 1 (after printing ``error: ...`` to stderr) on an
+    :class:`EvaluationError`.
+    """
+    try:
+        result = evaluate_folders(
+            args.pred,
+            args.target,
+            metrics=getattr(args, "metrics", DEFAULT_METRICS),
+            progress=not getattr(args, "no_progress", False),
+        )
+        name = getattr(args, "name", None) or Path(os.path.abspath(args.pred)).name or "pred"
+        results = {name: result}
+        print(format_table(results), end="")
+        if getattr(args, "out", None):
+            write_report(results, args.out)
+            print(f"report written to {args.out}", file=sys.stderr)
+    except EvaluationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

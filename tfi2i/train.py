@@ -1,0 +1,399 @@
+"""The one training entry point every recipe uses.
+
+``python recipes/<name>.py [--data DIR] [--workdir DIR] [--steps N | --epochs N]
+[--set key=value ...] [--resume] [--summary]`` parses into `main`, which
+resolves the config, prepares the run directory and calls `fit`.
+
+Run directory layout::
+
+    W/config.json              resolved config (read back on --resume)
+    W/checkpoints/             tf.train checkpoints (both nets, both optimizers, step, epoch)
+    W/logs/                    TensorBoard scalars and image grids
+    W/samples/step_XXXXXXX.png fixed evaluation pairs: x | G(x) | y
+    W/metrics.jsonl            one JSON object per logged step (+ evaluation records)
+    W/eval.json                final evaluation metrics (L1, MSE, PSNR, SSIM)
+    W/loss_curves.png          every loss term against the step
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from tfi2i import config as config_lib
+
+log = logging.getLogger("tfi2i")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue (bad run directory, non-finite loss...)."""
+
+
+# ------------------------------------------------------------------ CLI
+def build_parser(description):
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="data folder (absent: the embedded demo data set)")
+    parser.add_argument("--workdir", default=None, help="run directory (default: runs/<recipe name>)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, default=None, help="total training steps (counted from the start of the run)")
+    group.add_argument("--epochs", type=int, default=None, help="total training epochs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set optim.lr=1e-4 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir from its latest checkpoint")
+    parser.add_argument("--summary", action="store_true", help="print parameter counts per network as JSON and exit")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    return parser
+
+
+def resolve_config(cfg, args):
+    """Applies --data/--steps/--epochs/--set to a recipe's config."""
+    if args.data is not None:
+        cfg = config_lib.replace(cfg, data={"path": args.data})
+    cfg = config_lib.override(cfg, args.set)
+    if args.steps is not None:
+        cfg = config_lib.replace(cfg, train={"steps": args.steps, "epochs": 0})
+    if args.epochs is not None:
+        cfg = config_lib.replace(cfg, train={"epochs": args.epochs, "steps": 0})
+    return cfg
+
+
+def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None):
+    """Entry point of ``python recipes/<name>.py``.
+
+    Args:
+      config_fn: ``() -> Config``: the paper's settings.
+      build_fn: ``(Config) -> PairedGAN`` (uncompiled).
+      demo_config_fn: ``(Config) -> Config`` applied when no data is given
+        (short schedule on the embedded demo set).
+    """
+    args = build_parser(description or config_fn.__doc__).parse_args(argv)
+    _setup_logging()
+    try:
+        cfg = resolve_config(config_fn(), args)
+        if not cfg.data.path and demo_config_fn is not None:
+            cfg = resolve_config(demo_config_fn(cfg), args)  # explicit --set / --steps still win
+        if args.print_config:
+            print(config_lib.to_json(cfg))
+            return 0
+        if args.summary:
+            print(json.dumps(parameter_summary(build_fn(cfg)), indent=2))
+            return 0
+        workdir = args.workdir or os.path.join("runs", cfg.name)
+        fit(cfg, build_fn, workdir, resume=args.resume)
+    except (config_lib.ConfigError, TrainingError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parameter_summary(model):
+    """Trainable parameter count of each network of a `PairedGAN` (PyTorch's count: no BN running stats)."""
+    out = {}
+    for name, net in _networks(model).items():
+        out[name] = int(sum(np.prod(v.shape) for v in net.trainable_weights))
+        out[f"{name}_non_trainable"] = int(sum(np.prod(v.shape) for v in net.non_trainable_weights))
+    return out
+
+
+def _networks(model):
+    nets = {"generator": model.generator}
+    discs = model.discriminator if isinstance(model.discriminator, (list, tuple)) else [model.discriminator]
+    for i, d in enumerate(discs):
+        nets["discriminator" if len(discs) == 1 else f"discriminator_{i}"] = d
+    return nets
+
+
+def _setup_logging():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+# ------------------------------------------------------------------ data
+def open_data(cfg):
+    """Returns (train_source, eval_source, data_cfg) for a config; the demo set when no path is given."""
+    from tfi2i.data import demo, sources
+
+    data_cfg = cfg.data
+    path = data_cfg.path
+    if not path:
+        path = str(demo.ensure_demo(size=data_cfg.crop_size))
+        log.info("no --data given: using the embedded demo data set at %s", path)
+        data_cfg = dataclasses.replace(data_cfg, path=path)
+    splits = sources.find_splits(path)
+    open_ = lambda p: sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate)  # noqa: E731
+    train = open_(splits["train"])
+    if data_cfg.eval_path:
+        evaluation = open_(data_cfg.eval_path)
+    elif "val" in splits or "test" in splits:
+        evaluation = open_(splits.get("val") or splits["test"])
+    else:
+        log.warning("%s has no val/ or test/ split: evaluating on the training pairs (set data.eval_path)", path)
+        evaluation = train
+    return train, evaluation, data_cfg
+
+
+# ------------------------------------------------------------------ training
+def total_steps(cfg, spe):
+    if cfg.train.steps:
+        return int(cfg.train.steps)
+    epochs = cfg.train.epochs or (cfg.optim.n_epochs + cfg.optim.n_epochs_decay)
+    return int(epochs) * spe
+
+
+def configure_runtime(cfg):
+    """Seeds, determinism and the dtype policy; returns the distribution strategy."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_dtype_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
+    if cfg.train.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if cfg.train.strategy != "default":
+        raise config_lib.ConfigError(f"train.strategy must be 'default' or 'mirrored', got '{cfg.train.strategy}'")
+    return tf.distribute.get_strategy()
+
+
+def use_jit(cfg, strategy):
+    import tensorflow as tf
+
+    if cfg.train.jit == "on":
+        return True
+    if cfg.train.jit == "off":
+        return False
+    if cfg.train.jit != "auto":
+        raise config_lib.ConfigError(f"train.jit must be auto, on or off, got '{cfg.train.jit}'")
+    return bool(tf.config.list_physical_devices("GPU")) and strategy.num_replicas_in_sync == 1  # Keras' "auto" rule
+
+
+def make_optimizers(cfg, spe):
+    import keras
+
+    from tfi2i.schedules import Pix2PixLinearDecay
+
+    def adam():
+        schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, cfg.optim.n_epochs, cfg.optim.n_epochs_decay)
+        return keras.optimizers.Adam(schedule, beta_1=cfg.optim.beta1, beta_2=cfg.optim.beta2)
+
+    return adam(), adam()
+
+
+def make_distributed_step(model, strategy, jit):
+    """A `tf.function` running `model.train_step` on every replica and summing the per-replica shares."""
+    import tensorflow as tf
+
+    step_fn = tf.function(model.train_step, jit_compile=True) if jit else model.train_step
+
+    @tf.function
+    def distributed_step(batch):
+        logs = strategy.run(step_fn, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
+
+    return distributed_step
+
+
+def prepare_workdir(workdir, cfg, resume):
+    """Creates the run directory or checks it can be resumed; returns the config to use."""
+    cfg_path = os.path.join(workdir, "config.json")
+    has_run = os.path.exists(cfg_path)
+    if resume:
+        if not has_run:
+            raise TrainingError(f"--resume: {workdir} holds no run (no config.json); start it without --resume")
+        saved = config_lib.from_dict(config_lib.Config, json.load(open(cfg_path)))
+        # keep the saved run's settings; only the length of training may change on resume
+        cfg = dataclasses.replace(saved, train=dataclasses.replace(saved.train, steps=cfg.train.steps, epochs=cfg.train.epochs))
+    else:
+        ckpt_dir = os.path.join(workdir, "checkpoints")
+        if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+            raise TrainingError(
+                f"{workdir} already holds a run with checkpoints; pass --resume to continue it or choose another --workdir"
+            )
+        if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+            os.remove(os.path.join(workdir, "metrics.jsonl"))  # a previous attempt that never checkpointed
+    os.makedirs(workdir, exist_ok=True)
+    from tfi2i.visualize import atomic_write_bytes
+
+    atomic_write_bytes(cfg_path, config_lib.to_json(cfg).encode())
+    return cfg
+
+
+def fit(cfg, build_fn, workdir, resume=False):
+    """Trains `build_fn(cfg)` per `cfg`, writing everything into `workdir`. Returns the final logs."""
+    import tensorflow as tf
+
+    from tfi2i.checkpoint import TrainingState
+    from tfi2i.data import pipeline
+
+    cfg = prepare_workdir(workdir, cfg, resume)
+    strategy = configure_runtime(cfg)
+    train_src, eval_src, data_cfg = open_data(cfg)
+    cfg = dataclasses.replace(cfg, data=data_cfg)
+    global_batch = data_cfg.batch_size
+    if global_batch % strategy.num_replicas_in_sync:
+        raise TrainingError(f"data.batch_size {global_batch} is not divisible by {strategy.num_replicas_in_sync} replicas")
+    spe = pipeline.steps_per_epoch(len(train_src), global_batch)
+    steps = total_steps(cfg, spe)
+    log.info("train: %s | eval: %s | %d steps per epoch, %d steps in all", train_src.describe(), eval_src.describe(), spe, steps)
+
+    with strategy.scope():
+        model = build_fn(cfg)
+        g_opt, d_opt = make_optimizers(cfg, spe)
+        model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+        state = TrainingState(
+            os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_checkpoints,
+            generator=model.generator, discriminator=_as_trackable(model.discriminator),
+            g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
+        )
+    start = 0
+    if resume:
+        restored = state.restore_latest()
+        if restored is None:
+            raise TrainingError(f"--resume: no readable checkpoint in {workdir}/checkpoints")
+        start = int(state.step.numpy())
+        log.info("resumed from %s at step %d (epoch %d)", restored, start, start // spe)
+    if start >= steps:
+        log.info("run already at step %d >= %d requested steps; nothing to train", start, steps)
+        return {}
+
+    ds, _ = pipeline.train_dataset(train_src, data_cfg, cfg.train.seed, start_step=start)
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    jit = use_jit(cfg, strategy)
+    step_fn = make_distributed_step(model, strategy, jit)
+    samples = next(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples, limit=data_cfg.num_samples)))
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "logs"))
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    log.info("training %s from step %d to %d (XLA %s, %s)", cfg.name, start, steps, "on" if jit else "off",
+             "mixed_float16" if cfg.train.mixed_precision else "float32")
+
+    progress = _progress(start, steps)
+    window, window_start, last = [], time.perf_counter(), {}
+    step = start
+    try:
+        while step < steps:
+            logs = {k: float(v) for k, v in step_fn(next(iterator)).items()}
+            bad = [k for k, v in logs.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingError(
+                    f"non-finite loss term(s) {bad} at step {step + 1} ({', '.join(f'{k}={logs[k]}' for k in bad)}); "
+                    f"stopped; the last good checkpoint in {workdir}/checkpoints is kept"
+                )
+            step += 1
+            window.append(logs)
+            last = logs
+            progress.update(1)
+            if step % cfg.train.log_every == 0 or step == steps:
+                elapsed = time.perf_counter() - window_start
+                mean = {k: float(np.mean([w[k] for w in window])) for k in logs}
+                rate = len(window) * global_batch / max(elapsed, 1e-9)
+                lr = float(_lr(model.g_optimizer))
+                progress.set_postfix({**{k: f"{v:.3g}" for k, v in mean.items() if k.endswith("total") or k in ("l1",)},
+                                      "img/s": f"{rate:.2f}"}, refresh=False)
+                record = {"split": "train", "step": step, "epoch": (step - 1) // spe, **mean, "lr": lr, "images_per_sec": rate}
+                _append_jsonl(metrics_path, record)
+                with writer.as_default(step=step):
+                    for k, v in mean.items():
+                        tf.summary.scalar(f"train/{k}", v)
+                    tf.summary.scalar("train/lr", lr)
+                    tf.summary.scalar("train/images_per_sec", rate)
+                window, window_start = [], time.perf_counter()
+            if step % cfg.train.sample_every == 0 or step == steps:
+                write_samples(model, samples, workdir, step, writer)
+            if step % cfg.train.checkpoint_every == 0 or step == steps:
+                state.save(step, (step - 1) // spe + 1 if step % spe else step // spe)
+    finally:
+        progress.close()
+        writer.flush()
+
+    if cfg.train.eval_at_end:
+        results = evaluate_generator(model.generator, eval_src, data_cfg, out_dir=None)
+        results["step"] = step
+        _append_jsonl(metrics_path, {"split": "eval", **results})
+        from tfi2i.visualize import atomic_write_bytes
+
+        atomic_write_bytes(os.path.join(workdir, "eval.json"), json.dumps(results, indent=2).encode())
+        log.info("evaluation on %d pairs: %s", results["num_images"],
+                 ", ".join(f"{k}={results[k]:.4g}" for k in ("l1", "mse", "psnr", "ssim") if k in results))
+    from tfi2i.visualize import plot_loss_curves
+
+    plot_loss_curves(metrics_path, os.path.join(workdir, "loss_curves.png"))
+    log.info("done: %s", workdir)
+    return last
+
+
+def _as_trackable(discriminator):
+    if isinstance(discriminator, (list, tuple)):
+        import tensorflow as tf
+
+        return tf.train.Checkpoint(**{f"d{i}": d for i, d in enumerate(discriminator)})
+    return discriminator
+
+
+def _lr(optimizer):
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    lr = inner.learning_rate
+    return lr(inner.iterations) if callable(lr) else lr
+
+
+def _append_jsonl(path, record):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _progress(start, total):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, smoothing=0.1, file=sys.stderr)
+
+
+def write_samples(model, samples, workdir, step, writer=None):
+    """Saves the fixed evaluation pairs as a grid ``x | G(x) | y`` (one row per pair), PNG and TensorBoard."""
+    import tensorflow as tf
+
+    from tfi2i.visualize import image_grid, save_png
+
+    y_fake = model.generator(samples["x"], training=False).numpy()
+    rows = [[samples["x"][i].numpy(), y_fake[i], samples["y"][i].numpy()] for i in range(y_fake.shape[0])]
+    grid = image_grid(rows)
+    save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), grid)
+    if writer is not None:
+        with writer.as_default(step=step):
+            tf.summary.image("samples/x_yfake_y", grid[None], max_outputs=1)
+    return grid
+
+
+def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1", "mse", "psnr", "ssim"), progress=True):
+    """Runs G over an evaluation source (no jitter, inference mode) and averages the metrics.
+
+    Values are on the [0, 1] scale (images mapped from [-1, 1]). With
+    ``out_dir`` the predictions are also written as PNGs named after the pairs.
+    """
+    from tfi2i.data import pipeline
+    from tfi2i.evaluate import MetricAccumulator
+    from tfi2i.metrics import from_minus1_1
+    from tfi2i.visualize import save_png, to_uint8_image
+
+    acc = MetricAccumulator(metrics)
+    ds = pipeline.eval_dataset(source, data_cfg)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(source), unit="img", desc="evaluate", disable=not progress, file=sys.stderr)
+    for batch in ds:
+        y_fake = generator(batch["x"], training=False)
+        names = [n.decode() for n in batch["name"].numpy()]
+        acc.update(from_minus1_1(y_fake), from_minus1_1(batch["y"]), names)
+        if out_dir:
+            for name, img in zip(names, y_fake.numpy()):
+                save_png(os.path.join(out_dir, f"{name}.png"), to_uint8_image(img))
+        bar.update(len(names))
+    bar.close()
+    return acc.result()

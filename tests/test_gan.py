@@ -1,0 +1,106 @@
+"""PairedGAN: the weighted sum, the train/test steps, the LR schedule, mixed precision."""
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+from tfi2i.gan import PairedGAN
+from tfi2i.networks import patchgan_discriminator, unet_generator
+from tfi2i.schedules import Pix2PixLinearDecay
+
+WEIGHTS = {"g_gan": 1.0, "l1": 100.0, "d_real": 0.5, "d_fake": 0.5}
+
+
+def tiny_gan(norm="batch", dropout=0.5, weights=WEIGHTS, mode="vanilla"):
+    keras.utils.set_random_seed(0)
+    g = unet_generator("unet_5", 4, norm, dropout)
+    d = patchgan_discriminator(6, 4, 2, norm)
+    gan = PairedGAN(g, d, weights, gan_mode=mode)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    return gan
+
+
+def batch(b=2, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "x": tf.constant(rng.uniform(-1, 1, (b, size, size, 3)), tf.float32),
+        "y": tf.constant(rng.uniform(-1, 1, (b, size, size, 3)), tf.float32),
+    }
+
+
+def test_weighted_sum_by_hand():
+    gan = tiny_gan(weights={"a": 1.0, "b": 0.5, "c": 0.0})
+    total, averaged = gan.weighted_sum({"a": tf.constant([1.0, 3.0]), "b": tf.constant([2.0, 2.0]), "c": tf.constant([9.0, 9.0])})
+    assert float(total) == pytest.approx(1.0 * 2.0 + 0.5 * 2.0)  # c has weight 0: off
+    assert float(averaged["c"]) == pytest.approx(9.0)  # but still logged
+    with pytest.raises(KeyError, match="no weight"):
+        gan.weighted_sum({"unknown": tf.constant([1.0])})
+
+
+def test_train_step_updates_both_networks_and_logs_every_term():
+    gan = tiny_gan()
+    g0 = [v.numpy().copy() for v in gan.generator.trainable_variables]
+    d0 = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
+    logs = tf.function(gan.train_step)(batch())
+    assert set(logs) == {"g_gan", "l1", "d_real", "d_fake", "g_total", "d_total"}
+    assert float(logs["g_total"]) == pytest.approx(float(logs["g_gan"]) + 100 * float(logs["l1"]), rel=1e-5)
+    assert float(logs["d_total"]) == pytest.approx(0.5 * (float(logs["d_real"]) + float(logs["d_fake"])), rel=1e-5)
+    assert all(not np.allclose(a, b.numpy()) for a, b in zip(g0, gan.generator.trainable_variables))
+    assert all(not np.allclose(a, b.numpy()) for a, b in zip(d0, gan.discriminator.trainable_variables))
+    assert int(gan.g_optimizer.iterations) == 1 and int(gan.d_optimizer.iterations) == 1
+    assert {m.name for m in gan.metrics} >= {"l1", "g_gan"}
+
+
+def test_d_loss_uses_detached_fake_and_g_loss_leaves_d_alone():
+    gan = tiny_gan(norm="instance", dropout=0.0)
+    data = batch()
+    with tf.GradientTape() as tape:
+        y_fake = gan.generator(data["x"], training=True)
+        total, _ = gan.weighted_sum(gan.generator_terms(data, y_fake))
+    grads = tape.gradient(total, gan.generator.trainable_variables)
+    assert all(g is not None for g in grads)  # G's objective reaches every G weight (through D for g_gan)
+    with tf.GradientTape() as tape:
+        y_fake = gan.generator(data["x"], training=True)
+        d_total, _ = gan.weighted_sum(gan.discriminator_terms(data, tf.stop_gradient(y_fake)))
+    assert all(g is None for g in tape.gradient(d_total, gan.generator.trainable_variables))
+
+
+@pytest.mark.parametrize("mode", ["lsgan", "hinge"])
+def test_other_gan_modes_train(mode):
+    logs = tiny_gan(mode=mode).train_step(batch())
+    assert np.isfinite(float(logs["g_total"]))
+
+
+def test_test_step_is_deterministic_inference():
+    gan = tiny_gan()
+    a = gan.test_step(batch())
+    b = gan.test_step(batch())
+    assert float(a["l1"]) == float(b["l1"])
+    assert "d_real" not in a
+
+
+def test_lr_schedule_reference_rule():
+    s = Pix2PixLinearDecay(2e-4, steps_per_epoch=10, n_epochs=100, n_epochs_decay=100)
+    lr = lambda epoch: float(s(epoch * 10))  # noqa: E731
+    assert lr(0) == pytest.approx(2e-4) and lr(99) == pytest.approx(2e-4)
+    assert lr(100) == pytest.approx(2e-4 * (1 - 1 / 101))
+    assert lr(199) == pytest.approx(2e-4 / 101)
+    assert float(s(1009)) == pytest.approx(2e-4 * (1 - 1 / 101))  # constant within an epoch
+    assert lr(250) == 0.0
+
+
+def test_mixed_precision_wraps_both_optimizers():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        gan = tiny_gan()
+        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert gan.generator.get_layer("down2").compute_dtype == "float16"
+        out = gan.generator(batch()["x"])
+        assert out.dtype == tf.float32  # float32 outputs
+        logs = tf.function(gan.train_step)(batch())
+        assert all(np.isfinite(float(v)) for v in logs.values())
+        assert all(v.dtype == tf.float32 for v in gan.generator.trainable_variables)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

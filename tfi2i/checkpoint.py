@@ -2,7 +2,7 @@
 
 A `tf.train.Checkpoint` over the generator, the discriminator(s), both
 optimizers (Adam moments, their step counters = the LR schedule position) and
-the run's step/epoch counters. Data order and augmentation are pure functions
+the run's step/epoch counters and the dropout RNG states. Data order and augmentation are pure functions
 of ``(seed, step)`` (see `tfi2i.data.pipeline`) and the dropout RNGs are Keras
 `SeedGenerator` variables inside the networks, so they are restored too.
 
@@ -32,7 +32,8 @@ class TrainingState:
     def __init__(self, directory, keep=3, **objects):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.checkpoint = tf.train.Checkpoint(step=self.step, epoch=self.epoch, **objects)
+        rng = {f"s{i}": v for i, v in enumerate(_seed_states(objects.values()))}
+        self.checkpoint = tf.train.Checkpoint(step=self.step, epoch=self.epoch, rng=tf.train.Checkpoint(**rng), **objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
 
     def save(self, step, epoch):
@@ -46,6 +47,21 @@ class TrainingState:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
                 return path
-            except (tf.errors.OpError, ValueError, AssertionError) as err:
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, RuntimeError) as err:
                 log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, err)
         return None
+
+
+def _seed_states(objects):
+    """The state variables of Keras `SeedGenerator`s (dropout RNGs) inside the given models.
+
+    `tf.train.Checkpoint` does not track them through a Keras model, so they
+    are added explicitly; without them a resumed run would replay the first
+    dropout masks.
+    """
+    states = []
+    for obj in objects:
+        for v in getattr(obj, "variables", []) if hasattr(obj, "layers") else []:
+            if "seed_generator_state" in v.path:
+                states.append(v)
+    return states

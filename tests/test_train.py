@@ -1,0 +1,175 @@
+"""The training entry point: artifacts, resume bit for bit, crash safety, non-finite stop, CLI."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tfi2i import config as C
+from tfi2i import train
+from tfi2i.gan import PairedGAN
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes"))
+import pix2pix_facades as recipe  # noqa: E402
+
+
+def smoke(**train_fields):
+    cfg = recipe.smoke_config()
+    return C.replace(cfg, train={"deterministic": True, **train_fields})
+
+
+def weights_of(workdir):
+    """All checkpointed variables of the latest checkpoint, by name."""
+    import tensorflow as tf
+
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if "save_counter" not in k and "OBJECT_GRAPH" not in k}
+
+
+def test_smoke_run_leaves_every_artifact(tmp_path):
+    w = tmp_path / "run"
+    train.fit(smoke(), recipe.build, str(w))
+    cfg = json.loads((w / "config.json").read_text())
+    assert cfg["train"]["steps"] == 4 and cfg["loss"]["weights"]["l1"] == 100.0
+    assert (w / "checkpoints" / "checkpoint").exists()
+    assert sorted(p.name for p in (w / "samples").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]
+    assert list((w / "logs").glob("events.out.tfevents.*"))
+    records = [json.loads(line) for line in (w / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if r["split"] == "train"]
+    assert [r["step"] for r in train_records] == [1, 2, 3, 4]
+    assert {"g_gan", "l1", "d_real", "d_fake", "lr", "images_per_sec"} <= set(train_records[0])
+    evaluation = json.loads((w / "eval.json").read_text())
+    assert evaluation["num_images"] > 0 and 0 <= evaluation["ssim"] <= 1
+    assert (w / "loss_curves.png").stat().st_size > 1000
+
+
+def test_resume_is_bit_exact(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    train.fit(smoke(steps=4), recipe.build, str(full))
+    train.fit(smoke(steps=2), recipe.build, str(part))
+    train.fit(smoke(steps=4), recipe.build, str(part), resume=True)
+    a, b = weights_of(full), weights_of(part)
+    assert a.keys() == b.keys() and len(a) > 20
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # the optimizers' step counters (LR schedule position) and the run's step are included
+    assert any("iterations" in k for k in a) and any(k.startswith("step") for k in a)
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    w = tmp_path / "run"
+    train.fit(smoke(steps=2), recipe.build, str(w))
+    with pytest.raises(train.TrainingError, match="--resume"):
+        train.fit(smoke(steps=2), recipe.build, str(w))
+    with pytest.raises(train.TrainingError, match="holds no run"):
+        train.fit(smoke(steps=2), recipe.build, str(tmp_path / "empty"), resume=True)
+
+
+def test_unreadable_latest_checkpoint_falls_back(tmp_path):
+    w = tmp_path / "run"
+    train.fit(smoke(steps=4), recipe.build, str(w))
+    ckpt = w / "checkpoints"
+    for data in ckpt.glob("ckpt-4.data-*"):
+        data.write_bytes(b"truncated")  # a crash or full disk mid-write
+    train.fit(smoke(steps=6), recipe.build, str(w), resume=True)
+    assert json.loads((w / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
+    steps = [json.loads(line)["step"] for line in (w / "metrics.jsonl").read_text().splitlines()]
+    assert steps.count(3) == 2  # resumed from step 2: steps 3 and 4 were trained again
+
+
+class NaNAfterFirst(PairedGAN):
+    """A GAN whose L1 term turns NaN once the G optimizer has taken 2 steps."""
+
+    def generator_terms(self, batch, y_fake, training=True):
+        import tensorflow as tf
+
+        terms = super().generator_terms(batch, y_fake, training)
+        poison = tf.where(self.g_optimizer.iterations >= 2, np.nan, 0.0)
+        terms["l1"] = terms["l1"] + poison
+        return terms
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    def build(cfg):
+        gan = recipe.build(cfg)
+        return NaNAfterFirst(gan.generator, gan.discriminator, cfg.loss.weights, name="nan")
+
+    w = tmp_path / "run"
+    with pytest.raises(train.TrainingError, match=r"non-finite .*'l1'.* at step 3"):
+        train.fit(smoke(steps=4), build, str(w))
+    ckpts = sorted(p.name for p in (w / "checkpoints").glob("*.index"))
+    assert ckpts == ["ckpt-2.index"]
+
+
+def run_recipe(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, str(REPO / "recipes" / "pix2pix_facades.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def test_summary_prints_golden_parameter_counts():
+    proc = run_recipe("--summary")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout)
+    assert counts["generator"] == 54_413_955 and counts["discriminator"] == 2_768_705
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    proc = run_recipe("--set", "optim.lrr=1", "--summary")
+    assert proc.returncode == 1 and "unknown config key 'optim.lrr'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_recipe("--workdir", str(tmp_path / "nothing"), "--resume")
+    assert proc.returncode == 1 and "holds no run" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_recipe("--data", str(tmp_path / "missing"), "--workdir", str(tmp_path / "w"))
+    assert proc.returncode == 1 and "missing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+TINY = ["--set", "generator.ngf=4", "--set", "discriminator.ndf=4", "--set", "train.log_every=1",
+        "--set", "data.num_samples=1"]
+
+
+@pytest.mark.slow
+def test_real_facades_steps_then_resume(tmp_path, facades_dir):
+    w = tmp_path / "facades"
+    common = ["--data", str(facades_dir), "--workdir", str(w), *TINY, "--set", "train.checkpoint_every=10",
+              "--set", "data.eval_path=" + str(facades_dir), "--set", "train.eval_at_end=false"]
+    proc = run_recipe(*common, "--steps", "4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_recipe(*common, "--steps", "6", "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stderr and "at step 4" in proc.stderr
+    steps = [json.loads(line)["step"] for line in (w / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    cfg = json.loads((w / "config.json").read_text())
+    assert cfg["data"]["direction"] == "BtoA" and cfg["generator"]["name"] == "unet_256"
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL a real run after its first checkpoint, resume it, compare with an uninterrupted run."""
+    args = ["--set", "generator.name=unet_5", "--set", "data.load_size=36", "--set", "data.crop_size=32",
+            *TINY, "--set", "discriminator.n_layers=2", "--set", "train.checkpoint_every=2",
+            "--set", "train.deterministic=true", "--set", "train.eval_at_end=false"]
+    ref = tmp_path / "ref"
+    assert run_recipe("--workdir", str(ref), "--steps", "60", *args).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(REPO / "recipes" / "pix2pix_facades.py"), "--workdir", str(killed),
+                             "--steps", "400", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((killed / "checkpoints").glob("ckpt-*.index")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = [int(p.name.split("-")[1].split(".")[0]) for p in (killed / "checkpoints").glob("ckpt-*.index")]
+    assert saved and max(saved) < 60, saved
+    proc = run_recipe("--workdir", str(killed), "--steps", "60", "--resume", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = weights_of(ref), weights_of(killed)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -1,0 +1,555 @@
+"""Paired-data sources: finite, ordered lists of (x, y) image pairs.
+
+A :class:`PairedSource` knows where its pairs are and how to decode one pair
+with graph-mode TensorFlow ops (:meth:`PairedSource.load`, usable in
+``tf.data.Dataset.range(len(src)).map(src.load)``); batching, shuffling,
+resizing, jitter and normalisation are the input pipeline's job, not the
+source's. ``x`` is the generator's input, ``y`` its target.
+
+Layouts implemented here:
+
+* :class:`SideBySide` - the pix2pix release layout (facades, cityscapes, maps,
+  night2day, edges2shoes, edges2handbags): each file holds A in the left half
+  and B in the right half.
+* :class:`TwoFolders` - two parallel folders, matched by file stem
+  (``a/x.png`` <-> ``b/x.jpg``).
+
+Other layouts (Cityscapes full-resolution labelIds folders, CelebAMask-HQ, TFDS
+builders, ...) are added as further subclasses implementing ``__len__``,
+:meth:`~PairedSource.load`, :meth:`~PairedSource.read_pair` and
+:meth:`~PairedSource.describe`, and setting :attr:`~PairedSource.names`.
+
+``direction`` follows pix2pix: ``"AtoB"`` means x = A, y = B; ``"BtoA"`` means
+x = B, y = A. (In the facades and cityscapes releases A is the photo, so
+labels -> photo is ``BtoA``.)
+
+Construction always checks the listing (folder exists, holds images, stems are
+unique and, for two folders, match); with ``validate=True`` (the default) it
+also decodes every file once with :func:`~tfi2i.data.images.read_image`
+(in a small thread pool) and checks sizes, so that bad files fail at start-up
+with a :class:`~tfi2i.data.images.DataError` naming them rather than mid-epoch
+inside tf.data. Pairs may differ in size from one another; x and y of one pair
+always have the same size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfi2i.data.images import DataError, PathLike, decode_image_tf, read_image
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DIRECTIONS",
+    "LAYOUTS",
+    "SPLITS",
+    "PairedSource",
+    "SideBySide",
+    "TwoFolders",
+    "open_source",
+    "find_splits",
+    "is_image_file",
+    "list_images",
+    "natural_key",
+]
+
+logger = logging.getLogger("tfi2i.data")
+
+#: File name extensions (lower case) that are listed as images.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: Valid ``direction`` values.
+DIRECTIONS = ("AtoB", "BtoA")
+#: Valid ``layout`` values of :func:`open_source`.
+LAYOUTS = ("auto", "side_by_side", "two_folders")
+#: Split folder names recognised by :func:`find_splits`, in order.
+SPLITS = ("train", "val", "test")
+#: Sub-folder names recognised as the two sides of a :class:`TwoFolders` root.
+_TWO_FOLDER_NAMES = (("A", "B"), ("a", "b"))
+
+_MAX_LISTED = 5
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def is_image_file(path: PathLike) -> bool:
+    """Whether ``path`` is an existing, non-hidden file with an image extension.
+
+    Args:
+        path: any path.
+
+    Returns:
+        True for regular files named ``*.jpg``, ``*.jpeg``, ``*.png``, ``*.bmp``
+        or ``*.webp`` (any case) whose name does not start with ``"."`` (which
+        skips e.g. macOS ``._x.jpg`` resource-fork files).
+    """
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key ordering digit runs numerically (``"2" < "10"``), deterministically.
+
+    Ties (e.g. ``"01"`` vs ``"1"``) are broken by the plain string.
+    """
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(s) if i % 2 else s for i, s in enumerate(parts)) + (name,)
+
+
+def list_images(folder: PathLike) -> list[Path]:
+    """Image files directly inside ``folder`` (not recursive), in natural order.
+
+    Args:
+        folder: an existing folder.
+
+    Returns:
+        Paths of the files for which :func:`is_image_file` holds, sorted by
+        :func:`natural_key` of the file name.
+
+    Raises:
+        DataError: ``folder`` does not exist or is not a folder.
+    """
+    d = Path(folder)
+    if not d.exists():
+        raise DataError(f"{d}: folder not found")
+    if not d.is_dir():
+        raise DataError(f"{d}: is a file, expected a folder of images")
+    files = [p for p in d.iterdir() if is_image_file(p)]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _images_or_error(folder: Path) -> list[Path]:
+    files = list_images(folder)
+    if not files:
+        raise DataError(
+            f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
+            + _hint_for_empty(folder)
+        )
+    return files
+
+
+def _hint_for_empty(folder: Path) -> str:
+    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    splits = [s for s in SPLITS if s in subdirs]
+    if splits:
+        return (
+            f"; it holds split folders {splits}: open one of them (e.g. {folder / splits[0]}) "
+            "or use find_splits()"
+        )
+    if subdirs:
+        shown = ", ".join(subdirs[:_MAX_LISTED])
+        return f"; it holds sub-folders ({shown}); point to the folder with the images"
+    return ""
+
+
+def _check_unique_stems(files: Sequence[Path]) -> None:
+    seen: dict[str, Path] = {}
+    dups: list[str] = []
+    for f in files:
+        if f.stem in seen:
+            dups.append(f"{seen[f.stem].name} and {f.name}")
+        else:
+            seen[f.stem] = f
+    if dups:
+        raise DataError(
+            f"{files[0].parent}: {len(dups)} file name stem(s) used twice, which makes "
+            f"pair names ambiguous: {'; '.join(dups[:_MAX_LISTED])}"
+            + (" ..." if len(dups) > _MAX_LISTED else "")
+            + "; remove or rename the duplicates"
+        )
+
+
+def _check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise DataError(f"direction {direction!r} is not valid; use one of {', '.join(DIRECTIONS)}")
+    return direction
+
+
+def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], str | None],
+                group: int, what: str, where: Path) -> list[tuple[int, int]]:
+    """Decode every file with read_image (thread pool) and run per-pair checks.
+
+    Args:
+        paths: all files, ``group`` consecutive files per pair.
+        check: called with (pair index, decoded images of the pair); returns an
+            error message or None.
+        group: files per pair (1 or 2).
+        what: noun for the log line.
+        where: folder named in the log line.
+
+    Returns:
+        The (H, W) size of x of every pair.
+
+    Raises:
+        DataError: listing every failing file (up to 5) and the count.
+    """
+    t0 = time.perf_counter()
+    n_pairs = len(paths) // group
+
+    def one(i: int) -> tuple[tuple[int, int] | None, str | None]:
+        imgs = []
+        for f in paths[i * group : (i + 1) * group]:
+            try:
+                imgs.append(read_image(f))
+            except DataError as e:
+                return None, str(e)
+        msg = check(i, imgs)
+        if msg:
+            return None, msg
+        return imgs[0].shape[:2], None
+
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, range(n_pairs)))
+    errors = [e for _, e in results if e]
+    if errors:
+        shown = "\n  ".join(errors[:_MAX_LISTED])
+        more = f"\n  ... and {len(errors) - _MAX_LISTED} more" if len(errors) > _MAX_LISTED else ""
+        raise DataError(
+            f"{len(errors)} of {n_pairs} {what} in {where} failed validation:\n  {shown}{more}"
+        )
+    logger.info(
+        "validated %d %s (%d files) in %s in %.2f s",
+        n_pairs, what, len(paths), where, time.perf_counter() - t0,
+    )
+    return [s for s, _ in results]  # type: ignore[misc]
+
+
+def _size(hw: Iterable[int]) -> str:
+    h, w = hw
+    return f"{h}x{w} (HxW)"
+
+
+# --------------------------------------------------------------------------- base
+
+
+class PairedSource:
+    """A finite, ordered list of (x, y) pairs. x = source/input, y = target.
+
+    Attributes:
+        names: one name (file stem) per pair, in the source's deterministic
+            (natural, by file name) order; ``names[i]`` is pair ``i``.
+        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``.
+        sizes: ``(H, W)`` of x (== y) per pair when the source was validated,
+            else ``None``. Sizes may differ between pairs.
+    """
+
+    names: tuple[str, ...] = ()
+    direction: str = "AtoB"
+    sizes: tuple[tuple[int, int], ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Decode pair ``index`` with TensorFlow ops (graph- and tf.data-safe).
+
+        Args:
+            index: integer scalar tensor (any int dtype, e.g. the int64 of
+                ``tf.data.Dataset.range``) in ``[0, len(self))``.
+
+        Returns:
+            ``{"x": uint8 [H, W, 3], "y": uint8 [H, W, 3], "name": tf.string []}``,
+            RGB, static shapes ``[None, None, 3]``.
+        """
+        raise NotImplementedError
+
+    def read_pair(self, index: int) -> dict[str, object]:
+        """Eager NumPy counterpart of :meth:`load` (via :func:`read_image`).
+
+        Args:
+            index: Python int in ``[0, len(self))``.
+
+        Returns:
+            ``{"x": np.uint8 [H, W, 3], "y": np.uint8 [H, W, 3], "name": str}``.
+        """
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for logs: layout, location, pair count, direction."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}>"
+
+    # Helpers for subclasses ------------------------------------------------
+
+    def _constant(self, attr: str, values: Sequence[str]) -> tf.Tensor:
+        """An eager ``tf.string`` constant, created once and cached on ``self``.
+
+        Created under ``tf.init_scope()`` so that a first call while tracing a
+        ``tf.data`` / ``tf.function`` graph still yields one eager tensor that
+        every graph captures.
+        """
+        t = self.__dict__.get(attr)
+        if t is None:
+            with tf.init_scope():
+                t = tf.constant(list(values), dtype=tf.string)
+            self.__dict__[attr] = t
+        return t
+
+    def _swap(self, a, b):
+        """(x, y) from (A, B) according to :attr:`direction`."""
+        return (a, b) if self.direction == "AtoB" else (b, a)
+
+
+# --------------------------------------------------------------------------- side by side
+
+
+class SideBySide(PairedSource):
+    """pix2pix layout: every image holds A in its left half and B in its right half.
+
+    Args:
+        folder: folder of ``.jpg/.jpeg/.png/.bmp/.webp`` files (not recursive).
+        direction: ``"AtoB"`` (x = left half, y = right half) or ``"BtoA"``.
+        validate: decode every file once and check it (see module docstring).
+
+    Attributes:
+        folder: the folder.
+        files: one file per pair, in :attr:`names` order.
+
+    Raises:
+        DataError: folder missing or without images, duplicate stems, bad
+            direction; with ``validate``: unreadable/unsupported files and odd
+            widths (the message names every failing file, up to 5).
+    """
+
+    def __init__(self, folder: PathLike, direction: str = "AtoB", validate: bool = True):
+        self.direction = _check_direction(direction)
+        self.folder = Path(folder)
+        self.files: tuple[Path, ...] = tuple(_images_or_error(self.folder))
+        _check_unique_stems(self.files)
+        self.names = tuple(f.stem for f in self.files)
+        self.sizes = None
+        if validate:
+            def check(i: int, imgs: list[np.ndarray]) -> str | None:
+                h, w = imgs[0].shape[:2]
+                if w % 2:
+                    return (
+                        f"{self.files[i]}: width {w} is odd, so it cannot be split into equal "
+                        "halves (A left, B right); is this really a side-by-side pair image?"
+                    )
+                return None
+
+            full = _decode_all(self.files, check, 1, "side-by-side pairs", self.folder)
+            self.sizes = tuple((h, w // 2) for h, w in full)
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """See :meth:`PairedSource.load`. x and y are the two halves of one file."""
+        paths = self._constant("_paths_t", [str(f) for f in self.files])
+        names = self._constant("_names_t", self.names)
+        path = tf.gather(paths, index)
+        img = decode_image_tf(path)
+        w = tf.shape(img)[1]
+        half = w // 2
+        check = tf.debugging.Assert(
+            tf.equal(w % 2, 0), ["tfi2i: side-by-side image with odd width:", path, w]
+        )
+        with tf.control_dependencies([check]):
+            a = img[:, :half]
+        b = img[:, half:]
+        x, y = self._swap(a, b)
+        return {"x": x, "y": y, "name": tf.gather(names, index)}
+
+    def read_pair(self, index: int) -> dict[str, object]:
+        """See :meth:`PairedSource.read_pair`."""
+        f = self.files[index]
+        img = read_image(f)
+        h, w = img.shape[:2]
+        if w % 2:
+            raise DataError(f"{f}: width {w} is odd, cannot split it into A and B halves")
+        x, y = self._swap(img[:, : w // 2], img[:, w // 2 :])
+        return {"x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "name": self.names[index]}
+
+    def describe(self) -> str:
+        side = "x=left half (A), y=right half (B)" if self.direction == "AtoB" else \
+            "x=right half (B), y=left half (A)"
+        sizes = ""
+        if self.sizes:
+            uniq = sorted(set(self.sizes))
+            sizes = f", pair size {_size(uniq[0])}" if len(uniq) == 1 else f", {len(uniq)} pair sizes"
+        return f"SideBySide({self.folder}: {len(self)} pairs, {self.direction}: {side}{sizes})"
+
+
+# --------------------------------------------------------------------------- two folders
+
+
+class TwoFolders(PairedSource):
+    """Two parallel folders of images matched by file stem (``a/x.png`` <-> ``b/x.jpg``).
+
+    Args:
+        folder_a: folder of A images.
+        folder_b: folder of B images.
+        direction: ``"AtoB"`` (x from ``folder_a``) or ``"BtoA"``.
+        validate: decode every file once and check it (see module docstring).
+
+    Attributes:
+        folder_a, folder_b: the folders.
+        files_a, files_b: matched files, in :attr:`names` order.
+
+    Raises:
+        DataError: a folder missing or without images, duplicate stems within a
+            folder, stems present on one side only (up to 5 listed, plus the
+            count), bad direction; with ``validate``: unreadable/unsupported
+            files and A/B size mismatches (naming both files and sizes).
+    """
+
+    def __init__(self, folder_a: PathLike, folder_b: PathLike, direction: str = "AtoB",
+                 validate: bool = True):
+        self.direction = _check_direction(direction)
+        self.folder_a, self.folder_b = Path(folder_a), Path(folder_b)
+        files_a = _images_or_error(self.folder_a)
+        files_b = _images_or_error(self.folder_b)
+        _check_unique_stems(files_a)
+        _check_unique_stems(files_b)
+        by_a = {f.stem: f for f in files_a}
+        by_b = {f.stem: f for f in files_b}
+        only_a = [f.name for f in files_a if f.stem not in by_b]
+        only_b = [f.name for f in files_b if f.stem not in by_a]
+        if only_a or only_b:
+            parts = []
+            for only, here, there in ((only_a, self.folder_a, self.folder_b),
+                                      (only_b, self.folder_b, self.folder_a)):
+                if only:
+                    more = " ..." if len(only) > _MAX_LISTED else ""
+                    parts.append(
+                        f"{len(only)} file(s) in {here} have no counterpart (same stem) in "
+                        f"{there}: {', '.join(only[:_MAX_LISTED])}{more}"
+                    )
+            raise DataError("unmatched pairs: " + "; ".join(parts)
+                            + "; add the missing files or remove the extra ones")
+        self.files_a: tuple[Path, ...] = tuple(files_a)  # already in natural order
+        self.files_b: tuple[Path, ...] = tuple(by_b[f.stem] for f in files_a)
+        self.names = tuple(f.stem for f in files_a)
+        self.sizes = None
+        if validate:
+            interleaved = [f for pair in zip(self.files_a, self.files_b) for f in pair]
+
+            def check(i: int, imgs: list[np.ndarray]) -> str | None:
+                sa, sb = imgs[0].shape[:2], imgs[1].shape[:2]
+                if sa != sb:
+                    return (
+                        f"size mismatch for pair {self.names[i]!r}: {self.files_a[i]} is "
+                        f"{_size(sa)} but {self.files_b[i]} is {_size(sb)}; x and y of a pair "
+                        "must have the same size"
+                    )
+                return None
+
+            self.sizes = tuple(_decode_all(interleaved, check, 2, "two-folder pairs",
+                                           self.folder_a.parent))
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """See :meth:`PairedSource.load`. Asserts that A and B have the same size."""
+        pa = tf.gather(self._constant("_paths_a_t", [str(f) for f in self.files_a]), index)
+        pb = tf.gather(self._constant("_paths_b_t", [str(f) for f in self.files_b]), index)
+        a, b = decode_image_tf(pa), decode_image_tf(pb)
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(a)[:2], tf.shape(b)[:2])),
+            ["tfi2i: A/B size mismatch:", pa, tf.shape(a), pb, tf.shape(b)],
+        )
+        with tf.control_dependencies([check]):
+            a = tf.identity(a)
+        x, y = self._swap(a, b)
+        return {"x": x, "y": y, "name": tf.gather(self._constant("_names_t", self.names), index)}
+
+    def read_pair(self, index: int) -> dict[str, object]:
+        """See :meth:`PairedSource.read_pair`."""
+        a, b = read_image(self.files_a[index]), read_image(self.files_b[index])
+        if a.shape != b.shape:
+            raise DataError(
+                f"size mismatch for pair {self.names[index]!r}: {self.files_a[index]} is "
+                f"{_size(a.shape[:2])} but {self.files_b[index]} is {_size(b.shape[:2])}"
+            )
+        x, y = self._swap(a, b)
+        return {"x": x, "y": y, "name": self.names[index]}
+
+    def describe(self) -> str:
+        xs, ys = self._swap(self.folder_a, self.folder_b)
+        return f"TwoFolders({len(self)} pairs, {self.direction}: x={xs}, y={ys})"
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _two_folder_dirs(folder: Path) -> tuple[Path, Path] | None:
+    for a, b in _TWO_FOLDER_NAMES:
+        if (folder / a).is_dir() and (folder / b).is_dir():
+            return folder / a, folder / b
+    return None
+
+
+def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
+                validate: bool = True) -> PairedSource:
+    """Open one split of paired data, detecting its layout.
+
+    Args:
+        path: a folder. ``layout="auto"``: if it has sub-folders ``A/`` and
+            ``B/`` (or ``a/`` and ``b/``) it is a :class:`TwoFolders` source,
+            otherwise a folder of side-by-side images (:class:`SideBySide`).
+        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``.
+        layout: ``"auto"``, ``"side_by_side"`` or ``"two_folders"``.
+        validate: decode and check every file at construction.
+
+    Returns:
+        The source.
+
+    Raises:
+        DataError: invalid ``direction`` or ``layout`` (listing valid values),
+            missing folder, or any error of the chosen source class.
+    """
+    _check_direction(direction)
+    if layout not in LAYOUTS:
+        raise DataError(f"layout {layout!r} is not valid; use one of {', '.join(LAYOUTS)}")
+    folder = Path(path)
+    if not folder.exists():
+        raise DataError(f"{folder}: folder not found")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: is a file, expected a folder of paired images")
+    two = _two_folder_dirs(folder)
+    if layout == "two_folders" or (layout == "auto" and two is not None):
+        if two is None:
+            raise DataError(
+                f"{folder}: layout 'two_folders' needs sub-folders A/ and B/ (or a/ and b/) here"
+            )
+        return TwoFolders(two[0], two[1], direction=direction, validate=validate)
+    return SideBySide(folder, direction=direction, validate=validate)
+
+
+def find_splits(root: PathLike) -> dict[str, Path]:
+    """Find the split folders of a data set in the pix2pix release layout.
+
+    Args:
+        root: a folder holding ``train/``, ``val/`` and/or ``test/``; or a folder
+            that itself holds the images (or ``A/`` and ``B/``).
+
+    Returns:
+        ``{"train": root/train, "val": root/val, "test": root/test}`` for the
+        split folders that exist (in that order), or ``{"train": root}`` when
+        ``root`` itself holds the data.
+
+    Raises:
+        DataError: ``root`` missing, or neither split folders nor data in it.
+    """
+    r = Path(root)
+    if not r.exists():
+        raise DataError(f"{r}: folder not found")
+    if not r.is_dir():
+        raise DataError(f"{r}: is a file, expected a data set folder")
+    splits = {s: r / s for s in SPLITS if (r / s).is_dir()}
+    if splits:
+        return splits
+    if _two_folder_dirs(r) is not None or list_images(r):
+        return {"train": r}
+    raise DataError(
+        f"{r}: found neither split folders ({', '.join(SPLITS)}) nor images "
+        f"({', '.join(IMAGE_EXTENSIONS)}) nor A/ and B/ sub-folders"
+    )

@@ -127,7 +127,7 @@ def test_empty_and_missing_folder(tmp_path):
     empty.mkdir()
     with pytest.raises(EvaluationError, match="no images"):
         evaluate_folders(empty, target, progress=False)
-    with pytest.raises(EvaluationError, match="does not exist"):
+    with pytest.raises(EvaluationError, match="not found"):
         evaluate_folders(pred, tmp_path / "nope", progress=False)
 
 

@@ -173,3 +173,23 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     a, b = weights_of(ref), weights_of(killed)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_evaluate_workdirs_gives_one_row_per_run(tmp_path, capsys):
+    from tfi2i import cli
+
+    runs = [tmp_path / "pix2pix_a", tmp_path / "pix2pix_b"]
+    for steps, w in zip((2, 4), runs):
+        train.fit(smoke(steps=steps), recipe.build, str(w))
+    out = tmp_path / "report"
+    assert cli.main(["evaluate", "--workdir", str(runs[0]), "--workdir", str(runs[1]), "--out", str(out), "--no-progress"]) == 0
+    table = (out / "report.md").read_text()
+    assert "pix2pix_a" in table and "pix2pix_b" in table and "PSNR" in table
+    report = json.loads((out / "report.json").read_text())
+    for w in runs:  # the same numbers the training run reported at its end
+        final = json.loads((w / "eval.json").read_text())
+        for key in ("l1", "mse", "ssim"):
+            assert abs(report[w.name][key] - final[key]) < 1e-6
+    assert len(list((runs[0] / "eval_pred").glob("*.png"))) == final["num_images"]
+    assert cli.main(["evaluate", "--workdir", str(tmp_path / "nope")]) == 1
+    assert "no config.json" in capsys.readouterr().err

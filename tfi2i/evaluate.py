@@ -9,7 +9,7 @@ exact definitions). Pairs are processed one at a time with running sums, so
 memory does not grow with the number of images (apart from one small dict of
 per-image scores).
 
-Image reading (:func:`read_image`) uses ``cv2.imread(path, cv2.IMREAD_UNCHANGED)``:
+Image reading (:func:`read_image`) is the package-wide policy of :func:`tfi2i.data.images.read_image`:
 
 * 8-bit images are used as they are; 16-bit images are scaled to 8 bits by
   dividing by 257 and rounding (65535 -> 255), so both go through the same
@@ -38,7 +38,6 @@ import numpy as np
 from tfi2i.metrics.image import METRICS
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "DEFAULT_METRICS",
     "EvaluationError",
     "read_image",
@@ -50,10 +49,6 @@ __all__ = [
     "add_parser",
     "run",
 ]
-
-#: File extensions (lower case) treated as images when scanning a folder;
-#: other files (and sub-folders, and hidden files) are ignored.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 DEFAULT_METRICS = ("l1", "mse", "psnr", "ssim")
 
@@ -70,35 +65,19 @@ class EvaluationError(ValueError):
 # Reading and pairing
 # --------------------------------------------------------------------------- #
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as ``uint8`` RGB ``[H, W, 3]`` (see module docstring for the rules).
+    """Read an image as ``uint8`` RGB ``[H, W, 3]`` with the package's one policy
+    (:func:`tfi2i.data.images.read_image`: grey replicated, alpha dropped,
+    16-bit divided by 257).
 
     Raises :class:`EvaluationError` naming the file if it cannot be decoded or
     has an unsupported sample type / channel count.
     """
-    import cv2
+    from tfi2i.data.images import DataError, read_image as read
 
-    path = Path(path)
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise EvaluationError(f"cannot read image {path} (missing, unreadable or corrupt file)")
-    if img.dtype == np.uint16:
-        img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise EvaluationError(
-            f"unsupported sample type {img.dtype} in {path} (expected 8- or 16-bit integer images)"
-        )
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3:
-        raise EvaluationError(f"unsupported image shape {img.shape} in {path}")
-    channels = img.shape[2]
-    if channels in (1, 2):  # gray, gray + alpha
-        img = np.repeat(img[:, :, :1], 3, axis=2)
-    elif channels in (3, 4):  # BGR, BGRA
-        img = np.ascontiguousarray(img[:, :, 2::-1])
-    else:
-        raise EvaluationError(f"unsupported channel count {channels} in {path}")
-    return img
+    try:
+        return read(path)
+    except DataError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def _list_names(names: Sequence[str]) -> str:
@@ -111,18 +90,17 @@ def _list_names(names: Sequence[str]) -> str:
 
 def _index_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
     """Map file stem -> path for the images directly inside ``folder``."""
+    from tfi2i.data.images import DataError
+    from tfi2i.data.sources import list_images
+
     folder = Path(folder)
-    if not folder.exists():
-        raise EvaluationError(f"{role} folder {folder} does not exist")
-    if not folder.is_dir():
-        raise EvaluationError(f"{role} folder {folder} is not a directory")
+    try:
+        files = list_images(folder)
+    except DataError as err:
+        raise EvaluationError(f"{role} folder: {err}") from None
     index: dict[str, Path] = {}
     duplicates: dict[str, list[str]] = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        if entry.suffix.lower() not in IMAGE_EXTENSIONS:
-            continue
+    for entry in files:
         stem = entry.stem
         if stem in index:
             duplicates.setdefault(stem, [index[stem].name]).append(entry.name)
@@ -137,7 +115,7 @@ def _index_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
     if not index:
         raise EvaluationError(
             f"{role} folder {folder} contains no images "
-            f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
+            "(looked for .jpg, .jpeg, .png, .bmp, .webp)"
         )
     return index
 
@@ -391,6 +369,38 @@ def _parse_metrics(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True) -> dict:
+    """Scores a training run: its generator (latest checkpoint) over its evaluation split.
+
+    The predictions are written to ``W/eval_pred/<name>.png`` (and may be
+    re-scored with ``--pred``); the data, network and evaluation split come
+    from ``W/config.json``.
+    """
+    import dataclasses
+
+    import tensorflow as tf
+
+    from tfi2i import config as config_lib
+    from tfi2i.networks import build_generator
+    from tfi2i.train import evaluate_generator, open_data
+
+    workdir = Path(workdir)
+    cfg_path = workdir / "config.json"
+    if not cfg_path.is_file():
+        raise EvaluationError(f"{workdir} is not a training run directory (no config.json)")
+    cfg = config_lib.from_dict(config_lib.Config, json.loads(cfg_path.read_text()))
+    latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    if latest is None:
+        raise EvaluationError(f"{workdir}/checkpoints holds no checkpoint to evaluate")
+    generator = build_generator(cfg.generator)
+    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial()
+    _, eval_source, data_cfg = open_data(cfg)
+    result = evaluate_generator(generator, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
+                                metrics=metrics, progress=progress)
+    result["checkpoint"] = os.path.basename(latest)
+    return result
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``evaluate`` subcommand on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
@@ -401,8 +411,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "report mean L1, MSE, PSNR (dB) and SSIM on the [0, 1] image scale."
         ),
     )
-    p.add_argument("--pred", required=True, metavar="DIR", help="folder of predicted images")
-    p.add_argument("--target", required=True, metavar="DIR", help="folder of ground-truth images")
+    p.add_argument("--pred", metavar="DIR", help="folder of predicted images")
+    p.add_argument("--target", metavar="DIR", help="folder of ground-truth images")
+    p.add_argument(
+        "--workdir",
+        action="append",
+        default=[],
+        metavar="W",
+        help="a training run directory: run its generator (latest checkpoint) over the evaluation "
+        "split and score it; repeat for one table row per run (e.g. ablation variants)",
+    )
     p.add_argument(
         "--metrics",
         type=_parse_metrics,
@@ -433,14 +451,18 @@ def run(args: argparse.Namespace) -> int:
     :class:`EvaluationError`.
     """
     try:
-        result = evaluate_folders(
-            args.pred,
-            args.target,
-            metrics=getattr(args, "metrics", DEFAULT_METRICS),
-            progress=not getattr(args, "no_progress", False),
-        )
-        name = getattr(args, "name", None) or Path(os.path.abspath(args.pred)).name or "pred"
-        results = {name: result}
+        if bool(args.workdir) == bool(args.pred or args.target):
+            raise EvaluationError("give either --pred DIR --target DIR, or one or more --workdir W")
+        metrics = getattr(args, "metrics", DEFAULT_METRICS)
+        progress = not getattr(args, "no_progress", False)
+        if args.workdir:
+            results = {Path(os.path.abspath(w)).name: evaluate_workdir(w, metrics, progress) for w in args.workdir}
+        else:
+            if not (args.pred and args.target):
+                raise EvaluationError("--pred and --target go together")
+            result = evaluate_folders(args.pred, args.target, metrics=metrics, progress=progress)
+            name = getattr(args, "name", None) or Path(os.path.abspath(args.pred)).name or "pred"
+            results = {name: result}
         print(format_table(results), end="")
         if getattr(args, "out", None):
             write_report(results, args.out)

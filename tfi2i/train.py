@@ -89,6 +89,8 @@ def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None):
         workdir = args.workdir or os.path.join("runs", cfg.name)
         fit(cfg, build_fn, workdir, resume=args.resume)
     except (config_lib.ConfigError, TrainingError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("TFI2I_DEBUG"):
+            raise  # full traceback for developers
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
@@ -309,7 +311,7 @@ def fit(cfg, build_fn, workdir, resume=False):
             if step % cfg.train.sample_every == 0 or step == steps:
                 write_samples(model, samples, workdir, step, writer)
             if step % cfg.train.checkpoint_every == 0 or step == steps:
-                state.save(step, (step - 1) // spe + 1 if step % spe else step // spe)
+                state.save(step, step // spe)  # epochs completed
     finally:
         progress.close()
         writer.flush()
@@ -352,7 +354,8 @@ def _append_jsonl(path, record):
 def _progress(start, total):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, smoothing=0.1, file=sys.stderr)
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
+                mininterval=0.5 if sys.stderr.isatty() else 30)  # logs to files stay short
 
 
 def write_samples(model, samples, workdir, step, writer=None):
@@ -383,10 +386,11 @@ def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1",
     from tfi2i.visualize import save_png, to_uint8_image
 
     acc = MetricAccumulator(metrics)
-    ds = pipeline.eval_dataset(source, data_cfg)
+    ds = pipeline.eval_dataset(source, data_cfg, batch_size=max(8, data_cfg.batch_size))  # inference: batch-independent
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(source), unit="img", desc="evaluate", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(source), unit="img", desc="evaluate", disable=not progress, file=sys.stderr,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
     for batch in ds:
         y_fake = generator(batch["x"], training=False)
         names = [n.decode() for n in batch["name"].numpy()]

@@ -193,3 +193,26 @@ def test_evaluate_workdirs_gives_one_row_per_run(tmp_path, capsys):
     assert len(list((runs[0] / "eval_pred").glob("*.png"))) == final["num_images"]
     assert cli.main(["evaluate", "--workdir", str(tmp_path / "nope")]) == 1
     assert "no config.json" in capsys.readouterr().err
+
+
+def _event_tags(logdir):
+    import tensorflow as tf
+
+    tags = set()
+    for path in pathlib.Path(logdir).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+@pytest.mark.parametrize("fields", [{"mixed_precision": True}, {"jit": "on"}], ids=["mixed_float16", "xla"])
+def test_speed_options_train_through_the_entry_point(tmp_path, fields):
+    import keras
+
+    w = tmp_path / "run"
+    logs = train.fit(smoke(steps=2, **fields), recipe.build, str(w))
+    assert logs and all(np.isfinite(v) for v in logs.values())
+    assert keras.mixed_precision.global_policy().name == ("mixed_float16" if fields.get("mixed_precision") else "float32")
+    keras.mixed_precision.set_dtype_policy("float32")
+    tags = _event_tags(w / "logs")
+    assert {"train/l1", "train/g_gan", "train/d_real", "train/lr", "samples/x_yfake_y"} <= tags

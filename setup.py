@@ -20,9 +20,10 @@ setup(
         "numpy",
         "opencv-python-headless",
         "tqdm",  # progress bars (training, downloads, evaluation)
+        "matplotlib",  # loss-curve plots
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scikit-image", "nbmake"],
+        "test": ["pytest", "pytest-xdist", "scikit-image", "pillow", "nbmake"],
         "notebooks": ["jupyter", "matplotlib", "papermill", "nbmake"],
     },
     entry_points={"console_scripts": ["tfi2i=tfi2i.cli:main"]},

@@ -376,24 +376,14 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True) -> dict:
     re-scored with ``--pred``); the data, network and evaluation split come
     from ``W/config.json``.
     """
-    import dataclasses
-
-    import tensorflow as tf
-
-    from tfi2i import config as config_lib
-    from tfi2i.networks import build_generator
+    from tfi2i.runs import RunError, load_generator
     from tfi2i.train import evaluate_generator, open_data
 
     workdir = Path(workdir)
-    cfg_path = workdir / "config.json"
-    if not cfg_path.is_file():
-        raise EvaluationError(f"{workdir} is not a training run directory (no config.json)")
-    cfg = config_lib.from_dict(config_lib.Config, json.loads(cfg_path.read_text()))
-    latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
-    if latest is None:
-        raise EvaluationError(f"{workdir}/checkpoints holds no checkpoint to evaluate")
-    generator = build_generator(cfg.generator)
-    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial()
+    try:
+        cfg, generator, latest = load_generator(workdir)
+    except RunError as err:
+        raise EvaluationError(str(err)) from None
     _, eval_source, data_cfg = open_data(cfg)
     result = evaluate_generator(generator, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
                                 metrics=metrics, progress=progress)

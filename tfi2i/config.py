@@ -94,8 +94,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit: str = "auto"  # auto | on | off (XLA for the train step)
     mixed_precision: bool = False
-    strategy: str = "default"  # default | mirrored
+    strategy: str = "default"  # default | mirrored | multiworker
     eval_at_end: bool = True
+    export_at_end: bool = True  # SavedModel for TF Serving in <workdir>/export/<version>
 
 
 @dataclasses.dataclass(frozen=True)

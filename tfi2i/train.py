@@ -33,6 +33,9 @@ from tfi2i import config as config_lib
 log = logging.getLogger("tfi2i")
 
 
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
 class TrainingError(RuntimeError):
     """Training cannot start or continue (bad run directory, non-finite loss...)."""
 
@@ -50,6 +53,12 @@ def build_parser(description):
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir from its latest checkpoint")
     parser.add_argument("--summary", action="store_true", help="print parameter counts per network as JSON and exit")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="default: one device; mirrored: all local GPUs; multiworker: several machines (TF_CONFIG)")
+    parser.add_argument("--mixed-precision", action="store_true", default=None,
+                        help="float16 compute with loss scaling on both optimizers (float32 outputs)")
+    parser.add_argument("--jit", choices=("auto", "on", "off"), default=None,
+                        help="XLA for the training step (default auto: on with one GPU, off on CPU)")
     return parser
 
 
@@ -58,6 +67,9 @@ def resolve_config(cfg, args):
     if args.data is not None:
         cfg = config_lib.replace(cfg, data={"path": args.data})
     cfg = config_lib.override(cfg, args.set)
+    for flag, field in (("strategy", "strategy"), ("mixed_precision", "mixed_precision"), ("jit", "jit")):
+        if getattr(args, flag, None) is not None:
+            cfg = config_lib.replace(cfg, train={field: getattr(args, flag)})
     if args.steps is not None:
         cfg = config_lib.replace(cfg, train={"steps": args.steps, "epochs": 0})
     if args.epochs is not None:
@@ -151,7 +163,7 @@ def total_steps(cfg, spe):
 
 
 def configure_runtime(cfg):
-    """Seeds, determinism and the dtype policy; returns the distribution strategy."""
+    """Seeds, determinism and the dtype policy (after the strategy exists)."""
     import keras
     import tensorflow as tf
 
@@ -159,11 +171,69 @@ def configure_runtime(cfg):
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_dtype_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
-    if cfg.train.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if cfg.train.strategy != "default":
-        raise config_lib.ConfigError(f"train.strategy must be 'default' or 'mirrored', got '{cfg.train.strategy}'")
+
+
+def make_strategy(name):
+    """``default`` (one device), ``mirrored`` (all local GPUs) or ``multiworker`` (``TF_CONFIG``)."""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        # all local GPUs; on a host without GPUs, all logical CPU devices (one unless configured, as in the tests)
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise TrainingError("train.strategy=multiworker needs the TF_CONFIG environment variable (see docs/distributed.md)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name != "default":
+        raise config_lib.ConfigError(f"train.strategy must be one of {STRATEGIES}, got '{name}'")
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """True on the process that writes the run's logs, samples, evaluation and export."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def worker_dir(workdir, strategy):
+    """Where this process keeps its state: the run directory on the chief, ``W/workers/<task>`` elsewhere.
+
+    Every worker checkpoints (saving is collective under MultiWorkerMirroredStrategy)
+    and keeps its own copy, so a run resumes on clusters without a shared file system.
+    """
+    if is_chief(strategy):
+        return workdir
+    resolver = strategy.cluster_resolver
+    return os.path.join(workdir, "workers", f"{resolver.task_type}_{resolver.task_id}")
+
+
+def distribute(strategy, ds, global_batch):
+    """Splits every global batch of ``ds`` between workers and replicas, in order.
+
+    Worker ``w`` of ``W`` takes rows ``[w*B/W, (w+1)*B/W)`` of each global batch
+    and hands consecutive per-replica slices to its replicas, so the union over
+    replicas is exactly the single-device batch (what the equivalence tests check).
+    """
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync == 1:
+        return ds
+
+    def dataset_fn(ctx):
+        w, workers = ctx.input_pipeline_id, ctx.num_input_pipelines
+        per_worker = global_batch // workers
+        per_replica = ctx.get_per_replica_batch_size(global_batch)
+        sliced = ds.map(lambda b: tf.nest.map_structure(lambda t: t[w * per_worker:(w + 1) * per_worker], b))
+        return sliced.unbatch().batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def use_jit(cfg, strategy):
@@ -212,8 +282,12 @@ def prepare_workdir(workdir, cfg, resume):
         if not has_run:
             raise TrainingError(f"--resume: {workdir} holds no run (no config.json); start it without --resume")
         saved = config_lib.from_dict(config_lib.Config, json.load(open(cfg_path)))
-        # keep the saved run's settings; only the length of training may change on resume
-        cfg = dataclasses.replace(saved, train=dataclasses.replace(saved.train, steps=cfg.train.steps, epochs=cfg.train.epochs))
+        # keep the saved run's settings; the length of training and how it runs (strategy, XLA,
+        # mixed precision) follow this invocation
+        now = cfg.train
+        cfg = dataclasses.replace(saved, train=dataclasses.replace(
+            saved.train, steps=now.steps, epochs=now.epochs, strategy=now.strategy, jit=now.jit,
+            mixed_precision=now.mixed_precision))
     else:
         ckpt_dir = os.path.join(workdir, "checkpoints")
         if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
@@ -236,8 +310,11 @@ def fit(cfg, build_fn, workdir, resume=False):
     from tfi2i.checkpoint import TrainingState
     from tfi2i.data import pipeline
 
+    strategy = make_strategy(cfg.train.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
+    chief = is_chief(strategy)
+    run_dir, workdir = workdir, worker_dir(workdir, strategy)
     cfg = prepare_workdir(workdir, cfg, resume)
-    strategy = configure_runtime(cfg)
+    configure_runtime(cfg)
     train_src, eval_src, data_cfg = open_data(cfg)
     cfg = dataclasses.replace(cfg, data=data_cfg)
     global_batch = data_cfg.batch_size
@@ -268,16 +345,17 @@ def fit(cfg, build_fn, workdir, resume=False):
         return {}
 
     ds, _ = pipeline.train_dataset(train_src, data_cfg, cfg.train.seed, start_step=start)
-    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    iterator = iter(distribute(strategy, ds, global_batch))
     jit = use_jit(cfg, strategy)
     step_fn = make_distributed_step(model, strategy, jit)
     samples = next(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples, limit=data_cfg.num_samples)))
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "logs"))
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "logs")) if chief else tf.summary.create_noop_writer()
     metrics_path = os.path.join(workdir, "metrics.jsonl")
-    log.info("training %s from step %d to %d (XLA %s, %s)", cfg.name, start, steps, "on" if jit else "off",
+    log.info("training %s from step %d to %d (%s strategy, %d replicas, XLA %s, %s)", cfg.name, start, steps,
+             cfg.train.strategy, strategy.num_replicas_in_sync, "on" if jit else "off",
              "mixed_float16" if cfg.train.mixed_precision else "float32")
 
-    progress = _progress(start, steps)
+    progress = _progress(start, steps, disable=not chief)
     window, window_start, last = [], time.perf_counter(), {}
     step = start
     try:
@@ -301,14 +379,15 @@ def fit(cfg, build_fn, workdir, resume=False):
                 progress.set_postfix({**{k: f"{v:.3g}" for k, v in mean.items() if k.endswith("total") or k in ("l1",)},
                                       "img/s": f"{rate:.2f}"}, refresh=False)
                 record = {"split": "train", "step": step, "epoch": (step - 1) // spe, **mean, "lr": lr, "images_per_sec": rate}
-                _append_jsonl(metrics_path, record)
+                if chief:
+                    _append_jsonl(metrics_path, record)
                 with writer.as_default(step=step):
                     for k, v in mean.items():
                         tf.summary.scalar(f"train/{k}", v)
                     tf.summary.scalar("train/lr", lr)
                     tf.summary.scalar("train/images_per_sec", rate)
                 window, window_start = [], time.perf_counter()
-            if step % cfg.train.sample_every == 0 or step == steps:
+            if chief and (step % cfg.train.sample_every == 0 or step == steps):
                 write_samples(model, samples, workdir, step, writer)
             if step % cfg.train.checkpoint_every == 0 or step == steps:
                 state.save(step, step // spe)  # epochs completed
@@ -316,6 +395,9 @@ def fit(cfg, build_fn, workdir, resume=False):
         progress.close()
         writer.flush()
 
+    if not chief:
+        log.info("worker done: %s", workdir)
+        return last
     if cfg.train.eval_at_end:
         results = evaluate_generator(model.generator, eval_src, data_cfg, out_dir=None)
         results["step"] = step
@@ -328,6 +410,10 @@ def fit(cfg, build_fn, workdir, resume=False):
     from tfi2i.visualize import plot_loss_curves
 
     plot_loss_curves(metrics_path, os.path.join(workdir, "loss_curves.png"))
+    if cfg.train.export_at_end:
+        from tfi2i.export import export_run
+
+        log.info("exported the generator for TF Serving: %s", export_run(run_dir))
     log.info("done: %s", workdir)
     return last
 
@@ -351,10 +437,10 @@ def _append_jsonl(path, record):
         f.write(json.dumps(record) + "\n")
 
 
-def _progress(start, total):
+def _progress(start, total, disable=False):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
+    return tqdm(total=total, initial=start, disable=disable, unit="step", dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
                 mininterval=0.5 if sys.stderr.isatty() else 30)  # logs to files stay short
 
 

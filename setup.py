@@ -25,6 +25,7 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-xdist", "scikit-image", "pillow", "nbmake"],
         "notebooks": ["jupyter", "matplotlib", "papermill", "nbmake"],
+        "serving": ["tensorflow-serving-api>=2.16"],  # gRPC client for TF Serving (docs/serving.md)
     },
     entry_points={"console_scripts": ["tfi2i=tfi2i.cli:main"]},
 )

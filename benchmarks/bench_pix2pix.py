@@ -5,10 +5,17 @@ Prints one JSON object. Uses the real networks (U-Net-256 with batch norm,
 synthetic tensors (no input pipeline in the timing).
 
     python benchmarks/bench_pix2pix.py                     # XLA off and on, batch 1 and 4, 256x256
-    python benchmarks/bench_pix2pix.py --size 512 --batches 1 --xla off --steps 10
+    python benchmarks/bench_pix2pix.py --sizes 256,512,1024 --batches 1,max --xla off,on --mixed off,on
+
+``max`` doubles the batch until the accelerator runs out of memory
+(``ResourceExhaustedError``) or ``--max-batch`` is reached (on a CPU host the
+cap is what stops it: the operating system, not TensorFlow, would end the
+process). Each result carries ``ms_per_megapixel`` so the growth of step time
+with pixel count can be read directly.
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -38,6 +45,8 @@ def peak_gpu_mb():
 
 
 def build(mixed):
+    keras.backend.clear_session()  # free the previous configuration's networks
+    gc.collect()
     keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
     keras.utils.set_random_seed(0)
     gan = PairedGAN(unet_generator("unet_256", 64, "batch"), patchgan_discriminator(6, 64, 3, "batch"),
@@ -57,6 +66,19 @@ def time_calls(fn, warmup, steps):
     return statistics.median(times), times
 
 
+def largest_batch(size, xla, mixed, cap):
+    """Doubles the batch until a training step fails with ResourceExhaustedError or `cap` is reached."""
+    batch, ok = 1, 0
+    while batch <= cap:
+        try:
+            bench_train(batch, size, xla, mixed, warmup=1, steps=1)
+            ok = batch
+            batch *= 2
+        except tf.errors.ResourceExhaustedError:
+            break
+    return ok
+
+
 def bench_train(batch, size, xla, mixed, warmup, steps):
     gan = build(mixed)
     rng = np.random.default_rng(0)
@@ -64,7 +86,8 @@ def bench_train(batch, size, xla, mixed, warmup, steps):
     step = make_distributed_step(gan, tf.distribute.get_strategy(), jit=xla)
     median, times = time_calls(lambda: {k: v.numpy() for k, v in step(data).items()}, warmup, steps)
     return {"task": "train_step", "size": size, "batch": batch, "xla": xla, "mixed_precision": mixed,
-            "median_s": median, "min_s": min(times), "steps_per_s": 1 / median, "images_per_s": batch / median}
+            "median_s": median, "min_s": min(times), "steps_per_s": 1 / median, "images_per_s": batch / median,
+            "ms_per_megapixel": 1000 * median / (batch * size * size / 1e6)}
 
 
 def bench_infer(batch, size, xla, mixed, warmup, steps):
@@ -78,8 +101,9 @@ def bench_infer(batch, size, xla, mixed, warmup, steps):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--batches", default="1,4")
+    p.add_argument("--sizes", default="256", help="comma-separated square image sizes")
+    p.add_argument("--batches", default="1,4", help="comma-separated batch sizes; 'max' = largest that fits")
+    p.add_argument("--max-batch", type=int, default=16, help="cap of the 'max' search")
     p.add_argument("--xla", default="off,on", help="off, on or off,on")
     p.add_argument("--mixed", default="off", help="off, on or off,on (float16 pays off on tensor-core GPUs only)")
     p.add_argument("--steps", type=int, default=10)
@@ -87,11 +111,15 @@ def main():
     args = p.parse_args()
     flag = {"off": False, "on": True}
     results = []
-    for mixed in [flag[m] for m in args.mixed.split(",")]:
-        for xla in [flag[x] for x in args.xla.split(",")]:
-            for batch in [int(b) for b in args.batches.split(",")]:
-                results.append(bench_train(batch, args.size, xla, mixed, args.warmup, args.steps))
-            results.append(bench_infer(1, args.size, xla, mixed, args.warmup, args.steps * 2))
+    for size in [int(v) for v in args.sizes.split(",")]:
+        for mixed in [flag[m] for m in args.mixed.split(",")]:
+            for xla in [flag[x] for x in args.xla.split(",")]:
+                for b in args.batches.split(","):
+                    batch = largest_batch(size, xla, mixed, args.max_batch) if b == "max" else int(b)
+                    if batch:
+                        results.append({**bench_train(batch, size, xla, mixed, args.warmup, args.steps),
+                                        "largest_batch_search": b == "max"})
+                results.append(bench_infer(1, size, xla, mixed, args.warmup, args.steps * 2))
     print(json.dumps({
         "benchmark": "pix2pix unet_256 + 70x70 PatchGAN (batch norm)",
         "tensorflow": tf.__version__, "keras": keras.__version__, "machine": platform.machine(),

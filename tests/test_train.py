@@ -49,6 +49,7 @@ def test_smoke_run_leaves_every_artifact(tmp_path):
     evaluation = json.loads((w / "eval.json").read_text())
     assert evaluation["num_images"] > 0 and 0 <= evaluation["ssim"] <= 1
     assert (w / "loss_curves.png").stat().st_size > 1000
+    assert (w / "export" / "1" / "saved_model.pb").is_file()  # exported for TF Serving at the end
 
 
 def test_resume_is_bit_exact(tmp_path):

@@ -1,4 +1,4 @@
-"""`tfi2i` command line: download | evaluate | demo."""
+"""`tfi2i` command line: download | evaluate | export | translate | demo."""
 
 import argparse
 import sys
@@ -23,13 +23,15 @@ def _demo_parser(subparsers):
 
 
 def main(argv=None):
-    from tfi2i import evaluate
+    from tfi2i import evaluate, export, translate
     from tfi2i.data import download
 
     parser = argparse.ArgumentParser(prog="tfi2i", description="Paired image-to-image translation GANs (TF2 / Keras 3).")
     sub = parser.add_subparsers(dest="command", required=True)
     download.add_parser(sub)
     evaluate.add_parser(sub)
+    export.add_parser(sub)
+    translate.add_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -50,6 +50,7 @@ def test_smoke_run_leaves_every_artifact(tmp_path):
     assert evaluation["num_images"] > 0 and 0 <= evaluation["ssim"] <= 1
     assert (w / "loss_curves.png").stat().st_size > 1000
     assert (w / "export" / "1" / "saved_model.pb").is_file()  # exported for TF Serving at the end
+    assert (w / "samples" / "step_0000004.png").stat().st_mode & 0o044  # readable like any file the user writes
 
 
 def test_resume_is_bit_exact(tmp_path):

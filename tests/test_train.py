@@ -75,16 +75,26 @@ def test_existing_run_is_never_overwritten(tmp_path):
         train.fit(smoke(steps=2), recipe.build, str(tmp_path / "empty"), resume=True)
 
 
-def test_unreadable_latest_checkpoint_falls_back(tmp_path):
+def test_unreadable_latest_checkpoint_falls_back(tmp_path, caplog):
     w = tmp_path / "run"
     train.fit(smoke(steps=4), recipe.build, str(w))
     ckpt = w / "checkpoints"
     for data in ckpt.glob("ckpt-4.data-*"):
         data.write_bytes(b"truncated")  # a crash or full disk mid-write
-    train.fit(smoke(steps=6), recipe.build, str(w), resume=True)
-    assert json.loads((w / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
+    with caplog.at_level("INFO", logger="tfi2i"):
+        train.fit(smoke(steps=6), recipe.build, str(w), resume=True)
+    assert "ckpt-4 is unreadable" in caplog.text and "at step 2" in caplog.text
     steps = [json.loads(line)["step"] for line in (w / "metrics.jsonl").read_text().splitlines()]
-    assert steps.count(3) == 2  # resumed from step 2: steps 3 and 4 were trained again
+    assert steps == [1, 2, 3, 4, 5, 6, 6]  # train records of steps 3-4 were replaced; the last is the evaluation
+
+
+def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
+    w = tmp_path / "run"
+    train.fit(smoke(steps=4, checkpoint_every=100), recipe.build, str(w))
+    for f in (w / "checkpoints").iterdir():  # killed before its first save completed
+        f.unlink()
+    train.fit(smoke(steps=2), recipe.build, str(w), resume=True)
+    assert [json.loads(line)["step"] for line in (w / "metrics.jsonl").read_text().splitlines()] == [1, 2, 2]
 
 
 class NaNAfterFirst(PairedGAN):
@@ -164,8 +174,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     proc = subprocess.Popen([sys.executable, str(REPO / "recipes" / "pix2pix_facades.py"), "--workdir", str(killed),
                              "--steps", "400", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not list((killed / "checkpoints").glob("ckpt-*.index")) and time.time() < deadline:
-        time.sleep(0.05)
+    while not (killed / "checkpoints" / "checkpoint").exists() and time.time() < deadline:
+        time.sleep(0.05)  # the index file is written last: a checkpoint is complete
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = [int(p.name.split("-")[1].split(".")[0]) for p in (killed / "checkpoints").glob("ckpt-*.index")]

@@ -334,12 +334,18 @@ def fit(cfg, build_fn, workdir, resume=False):
             g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
         )
     start = 0
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
     if resume:
         restored = state.restore_latest()
-        if restored is None:
+        if restored is None and state.manager.checkpoints:
             raise TrainingError(f"--resume: no readable checkpoint in {workdir}/checkpoints")
-        start = int(state.step.numpy())
-        log.info("resumed from %s at step %d (epoch %d)", restored, start, start // spe)
+        if restored is None:
+            log.warning("--resume: the run stopped before its first checkpoint was complete; starting from step 0")
+        else:
+            start = int(state.step.numpy())
+            log.info("resumed from %s at step %d (epoch %d)", restored, start, start // spe)
+        if chief:
+            _truncate_jsonl(metrics_path, start)  # records of steps after the checkpoint are trained again
     if start >= steps:
         log.info("run already at step %d >= %d requested steps; nothing to train", start, steps)
         return {}
@@ -350,7 +356,6 @@ def fit(cfg, build_fn, workdir, resume=False):
     step_fn = make_distributed_step(model, strategy, jit)
     samples = next(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples, limit=data_cfg.num_samples)))
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs")) if chief else tf.summary.create_noop_writer()
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
     log.info("training %s from step %d to %d (%s strategy, %d replicas, XLA %s, %s)", cfg.name, start, steps,
              cfg.train.strategy, strategy.num_replicas_in_sync, "on" if jit else "off",
              "mixed_float16" if cfg.train.mixed_precision else "float32")
@@ -430,6 +435,16 @@ def _lr(optimizer):
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     lr = inner.learning_rate
     return lr(inner.iterations) if callable(lr) else lr
+
+
+def _truncate_jsonl(path, step):
+    """Drops the records of steps after `step` (a resumed run trains them again)."""
+    if not os.path.exists(path):
+        return
+    from tfi2i.visualize import atomic_write_bytes
+
+    lines = [line for line in open(path) if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_bytes(path, "".join(lines).encode())
 
 
 def _append_jsonl(path, record):

@@ -20,12 +20,14 @@ setup(
         "numpy",
         "opencv-python-headless",
         "tqdm",  # progress bars (training, downloads, evaluation)
-        "matplotlib",  # loss-curve plots
+        "matplotlib",  # loss-curve plots, spectra, heat-maps
+        "scipy",  # FID: scipy.linalg.sqrtm (tfi2i.metrics.fid)
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scikit-image", "pillow", "nbmake"],
+        "test": ["pytest", "pytest-xdist", "scikit-image", "pillow", "sewar", "nbmake"],
         "notebooks": ["jupyter", "matplotlib", "papermill", "nbmake"],
-        "serving": ["tensorflow-serving-api>=2.16"],  # gRPC client for TF Serving (docs/serving.md)
+        "serving": ["tensorflow-serving-api>=2.16"],
+        "lpips": ["lpips", "torch", "torchvision"],  # LPIPS through the reference package (tfi2i.metrics.lpips)  # gRPC client for TF Serving (docs/serving.md)
     },
     entry_points={"console_scripts": ["tfi2i=tfi2i.cli:main"]},
 )

@@ -35,7 +35,23 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from tfi2i.metrics.image import METRICS
+from tfi2i.metrics.image import METRICS, Metric
+
+#: Report columns produced by options rather than --metrics: the FCN score
+#: (--segmenter; pix2pix protocol, ``tfi2i.metrics.fcn``) of the generated photos
+#: and, for reference, of the real photos, and GRIT's per-pixel standard
+#: deviation over K samples (--diversity K).
+REPORT_COLUMNS: dict[str, Metric] = {
+    "fcn_pixel_acc": Metric("fcn_pixel_acc", None, True, "FCN per-pixel acc.", kind="report"),
+    "fcn_class_acc": Metric("fcn_class_acc", None, True, "FCN per-class acc.", kind="report"),
+    "fcn_class_iou": Metric("fcn_class_iou", None, True, "FCN class IoU", kind="report"),
+    "real_fcn_pixel_acc": Metric("real_fcn_pixel_acc", None, True, "real photos: per-pixel acc.", kind="report"),
+    "real_fcn_class_acc": Metric("real_fcn_class_acc", None, True, "real photos: per-class acc.", kind="report"),
+    "real_fcn_class_iou": Metric("real_fcn_class_iou", None, True, "real photos: class IoU", kind="report"),
+    "pixel_std": Metric("pixel_std", None, True, "per-pixel std", kind="report"),
+}
+_COLUMNS = {**METRICS, **REPORT_COLUMNS}
+_FCN_KEYS = {"per_pixel_acc": "pixel_acc", "per_class_acc": "class_acc", "class_iou": "class_iou"}
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -176,14 +192,25 @@ class MetricAccumulator:
     PSNR of an identical pair is ``inf``, which makes the mean PSNR ``inf``.
     """
 
-    def __init__(self, metrics: Iterable[str] = DEFAULT_METRICS):
+    def __init__(self, metrics: Iterable[str] = DEFAULT_METRICS, inception_weights="imagenet"):
         self.metrics = _check_metric_names(metrics)
+        self.pair_metrics = tuple(m for m in self.metrics if METRICS[m].kind == "pair")
+        self.set_metrics = tuple(m for m in self.metrics if METRICS[m].kind == "set")
+        self._inception_weights = inception_weights
+        self._features = None
         self.reset()
 
     def reset(self) -> None:
-        self._sums = {m: 0.0 for m in self.metrics}
+        self._sums = {m: 0.0 for m in self.pair_metrics}
         self._count = 0
         self._per_image: dict[str, dict[str, float]] = {}
+        self._sets = None
+        if self.set_metrics:
+            from tfi2i.metrics.fid import FIDAccumulator, InceptionFeatures
+
+            if self._features is None:  # InceptionV3 is built once and reused across resets
+                self._features = InceptionFeatures(weights=self._inception_weights)
+            self._sets = FIDAccumulator(self._features, compute_kid="kid" in self.set_metrics)
 
     @property
     def num_images(self) -> int:
@@ -202,11 +229,13 @@ class MetricAccumulator:
             raise ValueError(f"image name(s) already scored: {_list_names(seen)}")
         values = {
             m: [float(v) for v in np.asarray(METRICS[m].fn(pred_batch, target_batch))]
-            for m in self.metrics
+            for m in self.pair_metrics
         }
+        if self._sets is not None:
+            self._sets.update(pred_batch, target_batch)
         for i, name in enumerate(names):
-            self._per_image[name] = {m: values[m][i] for m in self.metrics}
-        for m in self.metrics:
+            self._per_image[name] = {m: values[m][i] for m in self.pair_metrics}
+        for m in self.pair_metrics:
             self._sums[m] += math.fsum(values[m])
         self._count += batch
         return values
@@ -220,9 +249,42 @@ class MetricAccumulator:
             "scale": "[0,1]",
             "metrics": list(self.metrics),
         }
-        for m in self.metrics:
+        for m in self.pair_metrics:
             out[m] = self._sums[m] / self._count
+        if self._sets is not None:
+            sets = self._sets.result()
+            for m in self.set_metrics:
+                out[m] = sets[m]
+            if "kid" in self.set_metrics:
+                out["kid_std"] = sets["kid_std"]
         out["per_image"] = {k: dict(v) for k, v in self._per_image.items()}
+        return out
+
+
+class _FCN:
+    """Confusion matrices of a segmenter on generated and on real photos against the same labels."""
+
+    def __init__(self, segmenter):
+        from tfi2i.metrics.fcn import ConfusionMatrix
+
+        self.segmenter = segmenter
+        self.fake, self.real = ConfusionMatrix(), ConfusionMatrix()
+
+    def update(self, fake_uint8, real_uint8, labels):
+        """uint8 ``[B, H, W, 3]`` photos; labels: colour maps ``[B, H, W, 3]`` or trainIds ``[B, H, W]``."""
+        from tfi2i.metrics.cityscapes import colors_to_train_ids
+
+        labels = np.asarray(labels)
+        ids = np.stack([colors_to_train_ids(l) for l in labels]) if labels.ndim == 4 else labels
+        size = ids.shape[1:3]
+        self.fake.update(self.segmenter(np.asarray(fake_uint8), label_size=size), ids)
+        self.real.update(self.segmenter(np.asarray(real_uint8), label_size=size), ids)
+
+    def result(self):
+        out = {}
+        for prefix, matrix in (("fcn_", self.fake), ("real_fcn_", self.real)):
+            for key, value in matrix.scores().items():
+                out[prefix + _FCN_KEYS[key]] = value
         return out
 
 
@@ -231,8 +293,15 @@ def evaluate_folders(
     target_dir: str | os.PathLike,
     metrics: Iterable[str] = DEFAULT_METRICS,
     progress: bool = True,
+    inception_weights="imagenet",
+    segmenter=None,
+    labels_dir=None,
 ) -> dict:
     """Score every prediction in ``pred_dir`` against the same-stem target in ``target_dir``.
+
+    With ``segmenter`` (a :class:`tfi2i.metrics.fcn.Segmenter`) and ``labels_dir``
+    (Cityscapes colour label maps or trainId maps, matched by stem) the FCN score
+    of the predictions and of the targets is added.
 
     Returns ``{"num_images": N, "scale": "[0,1]", "metrics": [...], "l1": mean,
     "mse": mean, "psnr": mean (dB), "ssim": mean, "per_image": {stem: {...}},
@@ -243,8 +312,13 @@ def evaluate_folders(
     import tensorflow as tf
     from tqdm import tqdm
 
-    acc = MetricAccumulator(metrics)
+    acc = MetricAccumulator(metrics, inception_weights=inception_weights)
     pairs = pair_folders(pred_dir, target_dir)
+    fcn = _FCN(segmenter) if segmenter is not None else None
+    if fcn is not None:
+        if labels_dir is None:
+            raise EvaluationError("--segmenter needs --labels DIR (label maps matched to the predictions by stem)")
+        labels = {stem: path for stem, _, path in pair_folders(pred_dir, labels_dir)}
     for stem, pred_path, target_path in tqdm(
         pairs, desc="evaluate", unit="img", disable=not progress, file=sys.stderr
     ):
@@ -256,6 +330,8 @@ def evaluate_folders(
                 f"{pred.shape[1]}x{pred.shape[0]} but target {target_path} is "
                 f"{target.shape[1]}x{target.shape[0]} (width x height)"
             )
+        if fcn is not None:
+            fcn.update(pred[None], target[None], read_image(labels[stem])[None])
         p = tf.convert_to_tensor(pred[None], dtype=tf.uint8)
         t = tf.convert_to_tensor(target[None], dtype=tf.uint8)
         try:
@@ -263,6 +339,8 @@ def evaluate_folders(
         except (ValueError, tf.errors.InvalidArgumentError) as exc:
             raise EvaluationError(f"cannot score {pred_path} against {target_path}: {exc}") from exc
     out = acc.result()
+    if fcn is not None:
+        out.update(fcn.result())
     out["pred_dir"] = str(pred_dir)
     out["target_dir"] = str(target_dir)
     return out
@@ -273,7 +351,7 @@ def evaluate_folders(
 # --------------------------------------------------------------------------- #
 def _report_metrics(results: Mapping[str, Mapping]) -> list[str]:
     """Metric columns: those present in any run, in registry order."""
-    return [m for m in METRICS if any(m in r for r in results.values())]
+    return [m for m in _COLUMNS if any(m in r for r in results.values())]
 
 
 def _fmt(value) -> str:
@@ -291,7 +369,7 @@ def _fmt(value) -> str:
 
 
 def _header(m: str) -> str:
-    spec = METRICS[m]
+    spec = _COLUMNS[m]
     unit = f" ({spec.unit})" if spec.unit else ""
     return f"{spec.label}{unit} {spec.arrow}"
 
@@ -369,12 +447,18 @@ def _parse_metrics(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True) -> dict:
+def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_weights="imagenet",
+                     segmenter=None, diversity=0, out_dir=None) -> dict:
     """Scores a training run: its generator (latest checkpoint) over its evaluation split.
 
-    The predictions are written to ``W/eval_pred/<name>.png`` (and may be
-    re-scored with ``--pred``); the data, network and evaluation split come
-    from ``W/config.json``.
+    The predictions are written to ``W/eval_pred/<name>.png`` and the targets
+    (as the model saw them) to ``W/eval_target/`` (re-score with ``--pred
+    W/eval_pred --target W/eval_target``); the data, network and evaluation
+    split come from ``W/config.json``. With ``segmenter`` the FCN score is
+    computed with the run's inputs as labels (labels -> photo runs, e.g.
+    Cityscapes BtoA). With ``diversity=K`` the per-pixel standard deviation over
+    K dropout samples of the first evaluation input is measured and, with
+    ``out_dir``, saved as a heat-map PNG.
     """
     from tfi2i.runs import RunError, load_generator
     from tfi2i.train import evaluate_generator, open_data
@@ -385,17 +469,83 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True) -> dict:
     except RunError as err:
         raise EvaluationError(str(err)) from None
     _, eval_source, data_cfg = open_data(cfg)
+    fcn = _FCN(segmenter) if segmenter is not None else None
+
+    def on_batch(batch, y_fake):
+        if fcn is not None:
+            from tfi2i.data.augment import to_uint8
+
+            fcn.update(to_uint8(y_fake).numpy(), to_uint8(batch["y"]).numpy(), to_uint8(batch["x"]).numpy())
+
     result = evaluate_generator(generator, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
-                                metrics=metrics, progress=progress)
+                                target_dir=str(workdir / "eval_target"), metrics=metrics, progress=progress,
+                                inception_weights=inception_weights, on_batch=on_batch)
+    if fcn is not None:
+        result.update(fcn.result())
+    if diversity:
+        result.update(_diversity(generator, eval_source, data_cfg, diversity, out_dir, workdir.name))
     result["checkpoint"] = os.path.basename(latest)
     return result
+
+
+def _diversity(generator, source, data_cfg, k, out_dir, run_name):
+    """GRIT Fig. 7: per-pixel std over ``k`` samples of G (dropout noise on, batch norm in inference mode)."""
+    from tfi2i.data import pipeline
+    from tfi2i.metrics.diversity import sample_diversity, save_std_heatmap
+
+    batch = next(iter(pipeline.eval_dataset(source, data_cfg, batch_size=1, limit=1)))
+    generator.trainable = False  # BN uses its moving statistics even with training=True; dropout stays on
+    try:
+        std = sample_diversity(lambda x: generator(x, training=True), batch["x"], k=k, value_range="minus1_1")[0]
+    finally:
+        generator.trainable = True
+    if out_dir:
+        save_std_heatmap(std, Path(out_dir) / f"diversity_{run_name}.png",
+                         title=f"{run_name}: per-pixel std over {k} samples")
+    return {"pixel_std": float(np.mean(std)), "pixel_std_samples": k}
+
+
+def _load_segmenter(path):
+    if not path:
+        return None
+    from tfi2i.metrics.fcn import SegmenterError, load_segmenter
+
+    try:
+        return load_segmenter(path)
+    except SegmenterError as err:
+        raise EvaluationError(str(err)) from None
+
+
+def _folder_batches(folder):
+    """Images of a folder as float [1, H, W, 3] batches on [0, 1], in file order."""
+    from tfi2i.data.sources import list_images
+
+    for path in list_images(folder):
+        yield read_image(path)[None].astype(np.float32) / 255.0
+
+
+def write_spectra(folders: Mapping[str, Path], out_dir) -> dict:
+    """GRIT Fig. 9: azimuthally averaged power spectra of image sets -> ``spectrum.png`` + ``spectrum.csv``.
+
+    All images of a set must have the same size (spectra are averaged per frequency).
+    """
+    from tfi2i.metrics.spectrum import save_spectrum_numbers, save_spectrum_plot, spectrum_of_sets
+
+    try:
+        profiles = spectrum_of_sets({name: _folder_batches(folder) for name, folder in folders.items()})
+    except ValueError as err:
+        raise EvaluationError(f"power spectrum: {err}") from None
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    save_spectrum_plot(profiles, Path(out_dir) / "spectrum.png")
+    save_spectrum_numbers(profiles, Path(out_dir) / "spectrum.csv")
+    return profiles
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``evaluate`` subcommand on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
         "evaluate",
-        help="score predicted images against targets (L1, MSE, PSNR, SSIM)",
+        help="score predicted images against targets (L1, MSE, PSNR, SSIM, VIF, LPIPS, FID, KID, FCN score, ...)",
         description=(
             "Pair images in --pred and --target by file stem (x.png matches x.jpg) and "
             "report mean L1, MSE, PSNR (dB) and SSIM on the [0, 1] image scale."
@@ -429,6 +579,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="run name used as the table row (default: the --pred folder's name)",
     )
+    p.add_argument("--inception-weights", default="imagenet", metavar="imagenet|none|PATH",
+                   help="InceptionV3 weights for fid/kid (offline: a local .h5 path; see tfi2i.metrics.fid)")
+    p.add_argument("--segmenter", metavar="MODEL", default=None,
+                   help="FCN score: a segmentation model (.keras or SavedModel; e.g. from `tfi2i segmenter train`) "
+                   "run on the predictions and on the targets")
+    p.add_argument("--labels", metavar="DIR", default=None,
+                   help="with --pred/--segmenter: Cityscapes colour (or trainId) label maps matched by stem "
+                   "(with --workdir the run's inputs are the labels)")
+    p.add_argument("--diversity", type=int, default=0, metavar="K",
+                   help="with --workdir: per-pixel std over K dropout samples (GRIT Fig. 7 uses 20); heat-map in --out")
+    p.add_argument("--spectrum", action="store_true",
+                   help="azimuthally averaged power spectra of predictions and targets -> --out/spectrum.png/.csv")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p
@@ -445,19 +607,36 @@ def run(args: argparse.Namespace) -> int:
             raise EvaluationError("give either --pred DIR --target DIR, or one or more --workdir W")
         metrics = getattr(args, "metrics", DEFAULT_METRICS)
         progress = not getattr(args, "no_progress", False)
+        out = getattr(args, "out", None)
+        weights = getattr(args, "inception_weights", "imagenet")
+        weights = None if str(weights).lower() == "none" else weights
+        segmenter = _load_segmenter(getattr(args, "segmenter", None))
+        if (getattr(args, "spectrum", False) or getattr(args, "diversity", 0)) and not out:
+            raise EvaluationError("--spectrum and --diversity write PNGs: give --out DIR")
         if args.workdir:
-            results = {Path(os.path.abspath(w)).name: evaluate_workdir(w, metrics, progress) for w in args.workdir}
+            results = {Path(os.path.abspath(w)).name: evaluate_workdir(
+                w, metrics, progress, inception_weights=weights, segmenter=segmenter,
+                diversity=getattr(args, "diversity", 0), out_dir=out) for w in args.workdir}
+            folders = {name: Path(w) / "eval_pred" for name, w in zip(results, args.workdir)}
+            folders["target"] = Path(args.workdir[0]) / "eval_target"
         else:
             if not (args.pred and args.target):
                 raise EvaluationError("--pred and --target go together")
-            result = evaluate_folders(args.pred, args.target, metrics=metrics, progress=progress)
+            if getattr(args, "diversity", 0):
+                raise EvaluationError("--diversity samples a generator: use it with --workdir")
+            result = evaluate_folders(args.pred, args.target, metrics=metrics, progress=progress,
+                                      inception_weights=weights, segmenter=segmenter,
+                                      labels_dir=getattr(args, "labels", None))
             name = getattr(args, "name", None) or Path(os.path.abspath(args.pred)).name or "pred"
             results = {name: result}
+            folders = {name: Path(args.pred), "target": Path(args.target)}
         print(format_table(results), end="")
-        if getattr(args, "out", None):
-            write_report(results, args.out)
-            print(f"report written to {args.out}", file=sys.stderr)
-    except EvaluationError as exc:
+        if out:
+            write_report(results, out)
+            if getattr(args, "spectrum", False):
+                write_spectra(folders, out)
+            print(f"report written to {out}", file=sys.stderr)
+    except (EvaluationError, OSError, ImportError) as exc:  # incl. missing Inception weights, LPIPS extra
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

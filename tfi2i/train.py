@@ -475,18 +475,22 @@ def write_samples(model, samples, workdir, step, writer=None):
     return grid
 
 
-def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1", "mse", "psnr", "ssim"), progress=True):
+def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1", "mse", "psnr", "ssim"), progress=True,
+                       target_dir=None, inception_weights="imagenet", on_batch=None):
     """Runs G over an evaluation source (no jitter, inference mode) and averages the metrics.
 
     Values are on the [0, 1] scale (images mapped from [-1, 1]). With
-    ``out_dir`` the predictions are also written as PNGs named after the pairs.
+    ``out_dir`` the predictions are also written as PNGs named after the pairs
+    (``target_dir``: the targets too, as the model saw them), so a run can be
+    re-scored with ``tfi2i evaluate --pred out_dir --target target_dir``.
+    ``on_batch(batch, y_fake)`` lets callers score more (e.g. the FCN score).
     """
     from tfi2i.data import pipeline
     from tfi2i.evaluate import MetricAccumulator
     from tfi2i.metrics import from_minus1_1
     from tfi2i.visualize import save_png, to_uint8_image
 
-    acc = MetricAccumulator(metrics)
+    acc = MetricAccumulator(metrics, inception_weights=inception_weights)
     ds = pipeline.eval_dataset(source, data_cfg, batch_size=max(8, data_cfg.batch_size))  # inference: batch-independent
     from tqdm.auto import tqdm
 
@@ -496,9 +500,12 @@ def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1",
         y_fake = generator(batch["x"], training=False)
         names = [n.decode() for n in batch["name"].numpy()]
         acc.update(from_minus1_1(y_fake), from_minus1_1(batch["y"]), names)
-        if out_dir:
-            for name, img in zip(names, y_fake.numpy()):
-                save_png(os.path.join(out_dir, f"{name}.png"), to_uint8_image(img))
+        for folder, images in ((out_dir, y_fake), (target_dir, batch["y"])):
+            if folder:
+                for name, img in zip(names, images.numpy()):
+                    save_png(os.path.join(folder, f"{name}.png"), to_uint8_image(img))
+        if on_batch is not None:
+            on_batch(batch, y_fake)
         bar.update(len(names))
     bar.close()
     return acc.result()

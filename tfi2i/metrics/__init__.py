@@ -31,3 +31,54 @@ __all__ = [
     "SSIM_K1",
     "SSIM_K2",
 ]
+
+from tfi2i.metrics.diversity import GRIT_NUM_SAMPLES, mean_std, per_pixel_std, sample_diversity, save_std_heatmap
+from tfi2i.metrics.lpips import LPIPS, LPIPS_INSTALL_HINT, LPIPSUnavailableError
+from tfi2i.metrics.spectrum import (
+    BT601_LUMA,
+    azimuthal_average,
+    power_spectrum,
+    save_spectrum_numbers,
+    save_spectrum_plot,
+    spectrum_of_sets,
+)
+
+__all__ += [
+    "per_pixel_std",
+    "mean_std",
+    "sample_diversity",
+    "save_std_heatmap",
+    "GRIT_NUM_SAMPLES",
+    "power_spectrum",
+    "azimuthal_average",
+    "spectrum_of_sets",
+    "save_spectrum_plot",
+    "save_spectrum_numbers",
+    "BT601_LUMA",
+    "LPIPS",
+    "LPIPSUnavailableError",
+    "LPIPS_INSTALL_HINT",
+]
+
+from tfi2i.metrics.fid import (
+    INCEPTION_WEIGHTS_FILE,
+    FeatureStats,
+    FIDAccumulator,
+    InceptionFeatures,
+    WeightsUnavailableError,
+    frechet_distance,
+    kid,
+)
+from tfi2i.metrics.vif import VIFP_MIN_SIZE, vifp
+
+__all__ += [
+    "vifp",
+    "VIFP_MIN_SIZE",
+    "InceptionFeatures",
+    "WeightsUnavailableError",
+    "INCEPTION_WEIGHTS_FILE",
+    "frechet_distance",
+    "FeatureStats",
+    "kid",
+    "FIDAccumulator",
+]

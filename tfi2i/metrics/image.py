@@ -28,6 +28,7 @@ PSNR and SSIM delegate to TensorFlow's own, well-tested implementations
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -199,10 +200,11 @@ class Metric:
     """A registered metric: ``fn(a, b) -> [B]`` on [0, 1] images, plus report metadata."""
 
     name: str
-    fn: Callable[..., tf.Tensor]
+    fn: Callable[..., tf.Tensor] | None
     higher_is_better: bool
     label: str
     unit: str = ""
+    kind: str = "pair"  # "pair": fn(pred, target) -> [B]; "set": a statistic of all images
 
     @property
     def direction(self) -> str:
@@ -218,11 +220,43 @@ class Metric:
         return self.fn(a, b)
 
 
+def _l1_255(a, b):
+    return l1(a, b, scale=255.0)
+
+
+def _vif(pred, target):
+    from tfi2i.metrics.vif import vifp
+
+    return vifp(target, pred)  # VIF is not symmetric: the target is the reference
+
+
+def _lpips(pred, target):
+    return _lpips_model()(pred, target)
+
+
+@functools.lru_cache(maxsize=1)
+def _lpips_model():
+    from tfi2i.metrics.lpips import LPIPS
+
+    return LPIPS(net="alex")
+
+
 METRICS: dict[str, Metric] = {
     "l1": Metric("l1", l1, higher_is_better=False, label="L1"),
+    "l1_255": Metric("l1_255", _l1_255, higher_is_better=False, label="L1 (0-255)"),
     "mse": Metric("mse", mse, higher_is_better=False, label="MSE"),
     "psnr": Metric("psnr", psnr, higher_is_better=True, label="PSNR", unit="dB"),
     "ssim": Metric("ssim", ssim, higher_is_better=True, label="SSIM"),
+    "vif": Metric("vif", _vif, higher_is_better=True, label="VIF"),
+    "lpips": Metric("lpips", _lpips, higher_is_better=False, label="LPIPS"),
+    # set metrics: computed from the statistics of all predictions vs all targets
+    "fid": Metric("fid", None, higher_is_better=False, label="FID", kind="set"),
+    "kid": Metric("kid", None, higher_is_better=False, label="KID", kind="set"),
 }
 """Registry of the metrics reports know about, in report column order. All on
-the [0, 1] image scale (PSNR/SSIM with ``max_val=1``)."""
+the [0, 1] image scale (PSNR/SSIM with ``max_val=1``) except ``l1_255`` (GRIT's
+L1 on 0-255). ``kind="pair"`` metrics score each (prediction, target) pair;
+``kind="set"`` metrics (FID, KID: InceptionV3 features, see
+:mod:`tfi2i.metrics.fid`) compare the set of predictions with the set of
+targets. VIF is VIFp (:mod:`tfi2i.metrics.vif`) with the target as reference;
+LPIPS needs the optional ``lpips`` extra (:mod:`tfi2i.metrics.lpips`)."""

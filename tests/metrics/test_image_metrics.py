@@ -223,13 +223,19 @@ def test_rejects_bad_inputs():
 
 
 def test_registry():
-    assert list(METRICS) == ["l1", "mse", "psnr", "ssim"]
+    assert list(METRICS) == ["l1", "l1_255", "mse", "psnr", "ssim", "vif", "lpips", "fid", "kid"]
     assert {k: v.direction for k, v in METRICS.items()} == {
         "l1": "lower",
+        "l1_255": "lower",
         "mse": "lower",
         "psnr": "higher",
         "ssim": "higher",
+        "vif": "higher",
+        "lpips": "lower",
+        "fid": "lower",
+        "kid": "lower",
     }
+    assert {k for k, v in METRICS.items() if v.kind == "set"} == {"fid", "kid"}
     assert METRICS["psnr"].unit == "dB"
     assert METRICS["ssim"].arrow == "↑" and METRICS["l1"].arrow == "↓"
     a, b = tiny_pair()

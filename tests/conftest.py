@@ -1,18 +1,12 @@
-"""Shared test fixtures: quiet TF, real-data location, a small workdir helper."""
+"""Shared test fixtures: quiet TF, real facades, an isolated demo cache."""
 
 import os
-import pathlib
 
 import pytest
 
+from tests.helpers import shared_data_dir
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> pathlib.Path:
-    """`$TFI2I_SHARED_DATA` or `../shared/data` next to the repository."""
-    return pathlib.Path(os.environ.get("TFI2I_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture

@@ -19,12 +19,10 @@ from tfi2i.visualize import save_png
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
 import pix2pix_facades as recipe  # noqa: E402
+from tests.helpers import shared_data_dir
 
 
 
-def shared_data_dir() -> pathlib.Path:
-    """`$TFI2I_SHARED_DATA` or `../shared/data` next to the repository (as tests/conftest.py)."""
-    return pathlib.Path(os.environ.get("TFI2I_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,11 @@ from tfi2i.metrics.fcn import (
     fcn_score,
     load_segmenter,
 )
+from tests.helpers import shared_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("TFI2I_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 # --------------------------------------------------------------------------- pix2pix reference

@@ -18,16 +18,13 @@ from tfi2i.metrics import (
     ssim,
     to_unit,
 )
+from tests.helpers import shared_data_dir, facade_photos
 
 skmetrics = pytest.importorskip("skimage.metrics")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared_data_dir() -> Path:
-    """Shared real-image data: $TFI2I_SHARED_DATA, else <repo>/../shared/data."""
-    env = os.environ.get("TFI2I_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def sk_ssim(a, b, data_range=1.0):
@@ -145,32 +142,13 @@ def test_matches_skimage_grayscale_single_channel():
     assert_matches_skimage(a, b)
 
 
-def _facade_photos(n=3):
-    folder = shared_data_dir() / "facades_train"
-    if not folder.is_dir():
-        pytest.skip(
-            f"real-photo check needs CMP Facades JPEGs in {folder} "
-            "(set TFI2I_SHARED_DATA to the folder that contains facades_train/)"
-        )
-    import cv2
-
-    files = sorted(folder.glob("*.jpg"))[:n]
-    if not files:
-        pytest.skip(f"no *.jpg files in {folder}")
-    photos = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        assert img is not None, f"cannot read {f}"
-        h, w = img.shape[:2]
-        photos.append(cv2.cvtColor(img[:, : w // 2], cv2.COLOR_BGR2RGB))  # left half: photo
-    return photos
 
 
 def test_matches_skimage_real_photographs():
     import cv2
 
     rng = np.random.default_rng(5)
-    photos = _facade_photos()
+    photos = facade_photos()
     refs, degraded = [], []
     for i, photo in enumerate(photos):
         blurred = cv2.GaussianBlur(photo, (0, 0), sigmaX=1.0 + i)

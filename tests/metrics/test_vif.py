@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfi2i.metrics.vif import VIFP_MIN_SIZE, vifp
+from tests.helpers import shared_data_dir, facade_photos
 
 sewar_full_ref = pytest.importorskip(
     "sewar.full_ref",
@@ -18,10 +19,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-3  # required agreement with sewar; the measured difference is ~1e-8
 
 
-def shared_data_dir() -> Path:
-    """Shared real-image data: $TFI2I_SHARED_DATA, else <repo>/../shared/data."""
-    env = os.environ.get("TFI2I_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def sewar_vifp(ref01: np.ndarray, dist01: np.ndarray) -> float:
@@ -45,25 +42,6 @@ def assert_matches_sewar(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- #
 # Real photographs
 # --------------------------------------------------------------------------- #
-def _facade_photos(n=3):
-    folder = shared_data_dir() / "facades_train"
-    if not folder.is_dir():
-        pytest.skip(
-            f"real-photo check needs CMP Facades JPEGs in {folder} "
-            "(set TFI2I_SHARED_DATA to the folder that contains facades_train/)"
-        )
-    import cv2
-
-    files = sorted(folder.glob("*.jpg"))[:n]
-    if not files:
-        pytest.skip(f"no *.jpg files in {folder}")
-    photos = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        assert img is not None, f"cannot read {f}"
-        w = img.shape[1]
-        photos.append(cv2.cvtColor(img[:, : w // 2], cv2.COLOR_BGR2RGB))  # left half: photo
-    return photos
 
 
 def _distortions(photo: np.ndarray, rng) -> dict:
@@ -86,7 +64,7 @@ def _distortions(photo: np.ndarray, rng) -> dict:
 
 def test_matches_sewar_on_real_photographs():
     rng = np.random.default_rng(0)
-    photos = _facade_photos()
+    photos = facade_photos()
     refs, dists, names = [], [], []
     for photo in photos:
         for name, d in _distortions(photo, rng).items():
@@ -110,7 +88,7 @@ def test_matches_sewar_on_real_photographs():
 
 
 def test_identical_real_photographs_give_one():
-    a = np.stack([p.astype(np.float32) / 255.0 for p in _facade_photos()])
+    a = np.stack([p.astype(np.float32) / 255.0 for p in facade_photos()])
     np.testing.assert_allclose(vifp(a, a).numpy(), 1.0, atol=1e-6)
 
 

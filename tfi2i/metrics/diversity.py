@@ -42,13 +42,9 @@ _VALUE_RANGES = ("unit", "minus1_1")
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(
-            f"{name}: got dtype {arr.dtype}; expected floating-point images on the "
-            "[0, 1] scale (convert with tfi2i.metrics.from_uint8 or from_minus1_1)"
-        )
-    return arr.astype(np.float64, copy=False)
+    from tfi2i.metrics.image import check_image_batch
+
+    return check_image_batch(x, name, rank=None).astype(np.float64, copy=False)
 
 
 def per_pixel_std(samples) -> np.ndarray:

@@ -98,14 +98,9 @@ class LPIPS:
 
     @staticmethod
     def _to_nchw_minus1_1(x, name: str) -> np.ndarray:
-        arr = np.asarray(x)
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise TypeError(
-                f"LPIPS: {name} has dtype {arr.dtype}; expected floating-point images on the "
-                "[0, 1] scale (convert with tfi2i.metrics.from_uint8 or from_minus1_1)"
-            )
-        if arr.ndim != 4:
-            raise ValueError(f"LPIPS: {name} must have shape [B, H, W, C], got {arr.shape}")
+        from tfi2i.metrics.image import check_image_batch
+
+        arr = check_image_batch(x, f"LPIPS: {name}")
         if arr.shape[-1] == 1:
             arr = np.repeat(arr, 3, axis=-1)
         elif arr.shape[-1] != 3:

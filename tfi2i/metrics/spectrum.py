@@ -77,15 +77,9 @@ _FFT_CHUNK = 8  # images per FFT call: bounds the complex128 temporaries
 
 
 def _check_batch(images, name: str) -> np.ndarray:
-    arr = np.asarray(images)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(
-            f"{name}: got dtype {arr.dtype}; expected floating-point images on the "
-            "[0, 1] scale (convert with tfi2i.metrics.from_uint8 or from_minus1_1)"
-        )
-    if arr.ndim != 4:
-        raise ValueError(f"{name}: images must have shape [B, H, W, C], got {arr.shape}")
-    return arr
+    from tfi2i.metrics.image import check_image_batch
+
+    return check_image_batch(images, name)
 
 
 def _spectrum_sum(images, channels: str, name: str) -> tuple[np.ndarray, int]:

@@ -149,19 +149,9 @@ def vifp(a, b, max_val: float = 1.0, sigma_nsq: float = VIFP_SIGMA_NSQ) -> tf.Te
       float32 ``[B]``: the mean over channels of the per-channel VIFp. 1 for
       ``a == b``; lower for stronger distortions; NaN for a constant reference.
     """
-    a = tf.convert_to_tensor(a)
-    b = tf.convert_to_tensor(b)
-    for t, which in ((a, "a"), (b, "b")):
-        if not t.dtype.is_floating:
-            raise TypeError(
-                f"vifp: {which} has dtype {t.dtype.name}; expected floating-point "
-                "images on the [0, 1] scale (convert with tfi2i.metrics.from_uint8 "
-                "or from_minus1_1)"
-            )
-        if t.shape.rank is not None and t.shape.rank != 4:
-            raise ValueError(f"vifp: {which} must have shape [B, H, W, C], got {t.shape}")
-    if a.shape.is_fully_defined() and b.shape.is_fully_defined() and a.shape != b.shape:
-        raise ValueError(f"vifp: shapes differ: {a.shape} vs {b.shape}")
+    from tfi2i.metrics.image import _prepare
+
+    a, b = _prepare(a, b, "vifp", dtype=tf.float64)
     h, w = a.shape[1], a.shape[2]
     if h is not None and w is not None and (h < VIFP_MIN_SIZE or w < VIFP_MIN_SIZE):
         raise ValueError(
@@ -170,8 +160,8 @@ def vifp(a, b, max_val: float = 1.0, sigma_nsq: float = VIFP_SIGMA_NSQ) -> tf.Te
         )
 
     scale = 255.0 / float(max_val)
-    a = tf.cast(a, tf.float64) * scale
-    b = tf.cast(b, tf.float64) * scale
+    a = a * scale
+    b = b * scale
     shape = tf.shape(a)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     # [B, H, W, C] -> [B, C, H, W, 1]: every channel is a grey image.

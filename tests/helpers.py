@@ -1,0 +1,32 @@
+"""Helpers shared by test modules (fixtures live in conftest.py)."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> pathlib.Path:
+    """Real test data: `$TFI2I_SHARED_DATA`, else `../shared/data` next to the repository."""
+    return pathlib.Path(os.environ.get("TFI2I_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def facade_photos(n=3):
+    """The left halves (photos, RGB uint8) of the first `n` CMP Facades JPEGs; skips when the data is absent."""
+    import cv2
+
+    folder = shared_data_dir() / "facades_train"
+    if not folder.is_dir():
+        pytest.skip(f"real-photo check needs CMP Facades JPEGs in {folder} "
+                    "(set TFI2I_SHARED_DATA to the folder that contains facades_train/)")
+    files = sorted(folder.glob("*.jpg"))[:n]
+    if not files:
+        pytest.skip(f"no *.jpg files in {folder}")
+    photos = []
+    for f in files:
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        assert img is not None, f"cannot read {f}"
+        photos.append(cv2.cvtColor(img[:, : img.shape[1] // 2], cv2.COLOR_BGR2RGB))
+    return photos

@@ -227,4 +227,4 @@ def test_speed_options_train_through_the_entry_point(tmp_path, fields):
     assert keras.mixed_precision.global_policy().name == ("mixed_float16" if fields.get("mixed_precision") else "float32")
     keras.mixed_precision.set_dtype_policy("float32")
     tags = _event_tags(w / "logs")
-    assert {"train/l1", "train/g_gan", "train/d_real", "train/lr", "samples/x_yfake_y"} <= tags
+    assert {"train/l1", "train/g_gan", "train/d_real", "train/lr", "samples/grid"} <= tags

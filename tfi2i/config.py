@@ -28,6 +28,14 @@ class DataConfig:
     left/A image to the right/B image. `load_size` -> random crop `crop_size`
     + random horizontal flip at training time (pix2pix "resize_and_crop");
     evaluation resizes straight to `crop_size` with no jitter.
+
+    `task`: `paired` reads (x, y) pairs; `superres4x` and `inpainting` read
+    single images (`path` is a folder of images, with or without
+    train/val/test sub-folders) and make x from each augmented image
+    (`tfi2i.data.degrade`). `path` (and `eval_path`) may also name a
+    TensorFlow Datasets builder: `tfds:NAME[/CONFIG][:VERSION][:SPLIT]`, e.g.
+    `tfds:celeb_a`, `tfds:celeb_a_hq/128:train`, `tfds:cityscapes`
+    (`tfi2i.data.tfds_sources`).
     """
 
     path: str = ""
@@ -41,6 +49,11 @@ class DataConfig:
     pyramid_levels: int = 0  # > 0 adds per-level resized x/y (PAN, MSG U-Net)
     num_samples: int = 4  # fixed evaluation pairs shown in the sample grids
     validate: bool = True
+    task: str = "paired"  # paired | superres4x | inpainting (pairs made from single images)
+    sr_factor: int = 4  # superres4x: bicubic down/up scale; crop_size must be divisible by it
+    hole_size: int = 0  # inpainting: side of the centred square hole; 0 -> crop_size // 2
+    tfds_data_dir: str = ""  # tfds: paths: where prepared data sets live; empty: TFDS' default
+    tfds_manual_dir: str = ""  # tfds: paths: manually downloaded files (cityscapes zips); prepared on first use
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +72,7 @@ class DiscriminatorConfig:
     ndf: int = 64
     n_layers: int = 3  # 3 -> 70x70 receptive field
     norm: str = "batch"
+    conditional: bool = True  # D sees the input x too (pix2pix); false: D judges the output alone (PAN ablation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +85,7 @@ class LossConfig:
 
     gan_mode: str = "vanilla"  # vanilla | lsgan | hinge
     weights: dict = dataclasses.field(default_factory=dict)
+    feature_weights: list = dataclasses.field(default_factory=list)  # per-D-layer beta_l of a feature loss (PAN Eq. 8)
 
 
 @dataclasses.dataclass(frozen=True)

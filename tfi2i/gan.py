@@ -3,8 +3,10 @@
 One `train_step` (pix2pix order, junyanz `Pix2PixModel.optimize_parameters`):
 
 1. ``y_fake = G(x)`` (dropout on: pix2pix's noise z);
-2. D update on ``discriminator_terms`` with ``y_fake`` detached;
-3. G update on ``generator_terms``, judged by the just-updated D.
+2. ``prepare(batch, y_fake)``: tensors both objectives share (PAN's
+   pyramids), computed once per step; by default nothing;
+3. D update on ``discriminator_terms`` with the fake side detached;
+4. G update on ``generator_terms``, judged by the just-updated D.
 
 Papers change the objective by overriding the two hooks, which return a dict
 ``{term_name: per-example loss [B]}``; `weighted_sum` multiplies each term by
@@ -36,6 +38,8 @@ class PairedGAN(keras.Model):
         alike (e.g. ``{"g_gan": 1, "l1": 100, "d_real": 0.5, "d_fake": 0.5}``;
         the 0.5 is pix2pix's halving of the D objective).
       gan_mode: ``vanilla`` | ``lsgan`` | ``hinge``.
+      conditional: D judges ``concat([x, y])`` (pix2pix); False: ``y`` alone
+        (an unconditional D, e.g. the Context Encoder baseline).
 
     Reference: Isola et al., "Image-to-Image Translation with Conditional
     Adversarial Networks", CVPR 2017.
@@ -44,8 +48,9 @@ class PairedGAN(keras.Model):
     #: Names of the discriminator's terms; every other weight is a G term.
     D_TERMS = ("d_real", "d_fake")
 
-    def __init__(self, generator, discriminator, loss_weights, gan_mode="vanilla", **kwargs):
+    def __init__(self, generator, discriminator, loss_weights, gan_mode="vanilla", conditional=True, **kwargs):
         super().__init__(**kwargs)
+        self.conditional = conditional
         self.generator = generator
         self.discriminator = discriminator
         self.loss_weights = {k: float(v) for k, v in loss_weights.items()}
@@ -59,9 +64,22 @@ class PairedGAN(keras.Model):
         return self.generator(x, training=training)
 
     def discriminate(self, x, y, training=True):
-        """D's logits for the pair (x, y): ``D(concat([x, y], -1))``."""
-        out = self.discriminator(tf.concat([x, y], axis=-1), training=training)
+        """D's logits for the pair (x, y): ``D(concat([x, y], -1))`` (``D(y)`` when not conditional)."""
+        out = self.discriminator(tf.concat([x, y], axis=-1) if self.conditional else y, training=training)
         return out[-1] if isinstance(out, (list, tuple)) else out
+
+    def prepare(self, batch, y_fake):
+        """``(batch, fake)`` handed to both hooks; computed once per step.
+
+        Subclasses add what both objectives read (PAN: the pyramids of x, y
+        and G(x)) so it is not computed twice. The default passes ``y_fake``
+        through; the D step receives ``fake`` with every tensor detached.
+        """
+        return batch, y_fake
+
+    def sample_panels(self, x, y):
+        """Columns of the sample grid for inputs `x` and targets `y` (numpy-able ``[B, H, W, C]`` in [-1, 1])."""
+        return [("x", x), ("G(x)", self.generator(x, training=False)), ("y", y)]
 
     def active(self, name):
         """True when term `name` has a non-zero weight (hooks may skip inactive work)."""
@@ -91,7 +109,13 @@ class PairedGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         g_optimizer.build(self.generator.trainable_variables)
-        d_optimizer.build(self.discriminator.trainable_variables)
+        d_optimizer.build(self.discriminator_variables)
+
+    @property
+    def discriminator_variables(self):
+        """Trainable variables of D, or of every D when ``discriminator`` is a list (PAN, multi-scale)."""
+        discs = self.discriminator if isinstance(self.discriminator, (list, tuple)) else [self.discriminator]
+        return [v for d in discs for v in d.trainable_variables]
 
     @property
     def metrics(self):
@@ -124,25 +148,26 @@ class PairedGAN(keras.Model):
         Returns each term's global-batch average (this replica's share), plus
         ``g_total`` and ``d_total``; `tfi2i.train` sums them over replicas.
         """
-        generator, discriminator = self.generator, self.discriminator
+        generator = self.generator
         with tf.GradientTape() as g_tape:
             y_fake = generator(batch["x"], training=True)
+            batch, fake = self.prepare(batch, y_fake)
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_total, d_logs = self.weighted_sum(
-                        self.discriminator_terms(batch, tf.stop_gradient(y_fake), training=True)
+                        self.discriminator_terms(batch, tf.nest.map_structure(tf.stop_gradient, fake), training=True)
                     )
                     d_scaled = _scale(self.d_optimizer, d_total)
-                self._update(d_tape, self.d_optimizer, d_scaled, discriminator.trainable_variables)
-            g_total, g_logs = self.weighted_sum(self.generator_terms(batch, y_fake, training=True))
+                self._update(d_tape, self.d_optimizer, d_scaled, self.discriminator_variables)
+            g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=True))
             g_scaled = _scale(self.g_optimizer, g_total)
         self._update(g_tape, self.g_optimizer, g_scaled, generator.trainable_variables)
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
     def test_step(self, batch):
         """The generator's terms on evaluation pairs (dropout and batch norm in inference mode)."""
-        y_fake = self.generator(batch["x"], training=False)
-        g_total, g_logs = self.weighted_sum(self.generator_terms(batch, y_fake, training=False))
+        batch, fake = self.prepare(batch, self.generator(batch["x"], training=False))
+        g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=False))
         return self._log({**g_logs, "g_total": g_total})
 
     def _log(self, logs):

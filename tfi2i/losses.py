@@ -66,3 +66,16 @@ def g_adversarial_loss(logits, mode="vanilla"):
 def l1_loss(y, y_fake):
     """pix2pix Eq. 3, ``E ||y - G(x, z)||_1``: mean absolute error per example, `[B]`."""
     return per_example_mean(tf.abs(tf.cast(y, tf.float32) - tf.cast(y_fake, tf.float32)))
+
+
+def masked_l2_loss(y, y_fake, mask):
+    """Context Encoder's reconstruction loss: mean squared error over the masked pixels only, `[B]`.
+
+    ``sum(mask * (y - y_fake)^2) / (sum(mask) * C)`` per example; `mask` is
+    ``[B, H, W, 1]`` with 1 inside the hole (Pathak et al. 2016, Eq. 1,
+    normalised like their reference code's MSE on the predicted region).
+    """
+    y, y_fake, mask = (tf.cast(t, tf.float32) for t in (y, y_fake, mask))
+    channels = tf.cast(tf.shape(y)[-1], tf.float32)
+    sq = tf.reduce_sum(mask * tf.square(y - y_fake), axis=[1, 2, 3])
+    return sq / tf.maximum(tf.reduce_sum(mask, axis=[1, 2, 3]) * channels, 1.0)

@@ -77,19 +77,27 @@ def resolve_config(cfg, args):
     return cfg
 
 
-def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None):
+def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None, add_arguments=None, after_fit=None):
     """Entry point of ``python recipes/<name>.py``.
 
     Args:
-      config_fn: ``() -> Config``: the paper's settings.
+      config_fn: ``() -> Config``: the paper's settings; ``(args) -> Config``
+        when `add_arguments` is given (e.g. ``--task`` / ``--variant``).
       build_fn: ``(Config) -> PairedGAN`` (uncompiled).
       demo_config_fn: ``(Config) -> Config`` applied when no data is given
         (short schedule on the embedded demo set).
+      add_arguments: ``(argparse.ArgumentParser) -> None``: the recipe's own
+        flags (shown in ``--help``).
+      after_fit: ``(cfg, workdir, args) -> None`` run after training (the
+        chief only), e.g. a paper's benchmark protocol.
     """
-    args = build_parser(description or config_fn.__doc__).parse_args(argv)
+    parser = build_parser(description or config_fn.__doc__)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
     _setup_logging()
     try:
-        cfg = resolve_config(config_fn(), args)
+        cfg = resolve_config(config_fn(args) if add_arguments is not None else config_fn(), args)
         if not cfg.data.path and demo_config_fn is not None:
             cfg = resolve_config(demo_config_fn(cfg), args)  # explicit --set / --steps still win
         if args.print_config:
@@ -99,7 +107,8 @@ def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None):
             print(json.dumps(parameter_summary(build_fn(cfg)), indent=2))
             return 0
         workdir = args.workdir or os.path.join("runs", cfg.name)
-        fit(cfg, build_fn, workdir, resume=args.resume)
+        hook = None if after_fit is None else (lambda c, w: after_fit(c, w, args))
+        fit(cfg, build_fn, workdir, resume=args.resume, after_fit=hook)
     except (config_lib.ConfigError, TrainingError, ValueError, FileNotFoundError) as err:
         if os.environ.get("TFI2I_DEBUG"):
             raise  # full traceback for developers
@@ -132,24 +141,47 @@ def _setup_logging():
 
 # ------------------------------------------------------------------ data
 def open_data(cfg):
-    """Returns (train_source, eval_source, data_cfg) for a config; the demo set when no path is given."""
-    from tfi2i.data import demo, sources
+    """Returns (train_source, eval_source, data_cfg) for a config; the demo set when no path is given.
+
+    ``data.task="paired"``: paired sources (side-by-side files, ``A/`` + ``B/``
+    folders, or ``tfds:cityscapes``). ``superres4x`` / ``inpainting``: single
+    images (a folder of images, or a ``tfds:`` image data set); the pipeline
+    makes x from them. ``data.path`` empty: the embedded demo set (its pairs,
+    or for the derived tasks its photos as single images). Evaluation uses
+    ``data.eval_path``, else the ``val/`` (``test/``) folder or the TFDS
+    ``validation`` (``test``) split, else - with a warning - the training data.
+    """
+    from tfi2i.data import degrade, demo, sources, tfds_sources
 
     data_cfg = cfg.data
+    degrade.check_task(data_cfg)
+    single = data_cfg.task in degrade.DERIVED_TASKS
     path = data_cfg.path
     if not path:
-        path = str(demo.ensure_demo(size=data_cfg.crop_size))
-        log.info("no --data given: using the embedded demo data set at %s", path)
+        path = str(demo.ensure_demo(size=data_cfg.crop_size, photos_only=single))
+        log.info("no --data given: using the embedded demo data set%s at %s", " (photos only)" if single else "", path)
         data_cfg = dataclasses.replace(data_cfg, path=path)
-    splits = sources.find_splits(path)
-    open_ = lambda p: sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate)  # noqa: E731
-    train = open_(splits["train"])
+
+    def open_(p):
+        if tfds_sources.is_tfds_path(p):
+            return tfds_sources.open_tfds(p, data_cfg)
+        if single:
+            return sources.SingleImages(p, validate=data_cfg.validate)
+        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate)
+
+    if tfds_sources.is_tfds_path(path):
+        train = open_(path)
+        default_eval = None if data_cfg.eval_path else tfds_sources.eval_path(path, data_cfg)
+    else:
+        splits = sources.find_splits(path)
+        train = open_(splits["train"])
+        default_eval = splits.get("val") or splits.get("test")
     if data_cfg.eval_path:
         evaluation = open_(data_cfg.eval_path)
-    elif "val" in splits or "test" in splits:
-        evaluation = open_(splits.get("val") or splits["test"])
+    elif default_eval:
+        evaluation = open_(str(default_eval))
     else:
-        log.warning("%s has no val/ or test/ split: evaluating on the training pairs (set data.eval_path)", path)
+        log.warning("%s has no val/ or test/ split: evaluating on the training data (set data.eval_path)", path)
         evaluation = train
     return train, evaluation, data_cfg
 
@@ -303,8 +335,11 @@ def prepare_workdir(workdir, cfg, resume):
     return cfg
 
 
-def fit(cfg, build_fn, workdir, resume=False):
-    """Trains `build_fn(cfg)` per `cfg`, writing everything into `workdir`. Returns the final logs."""
+def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
+    """Trains `build_fn(cfg)` per `cfg`, writing everything into `workdir`. Returns the final logs.
+
+    `after_fit` ``(cfg, workdir)`` runs on the chief after evaluation and export.
+    """
     import tensorflow as tf
 
     from tfi2i.checkpoint import TrainingState
@@ -419,6 +454,8 @@ def fit(cfg, build_fn, workdir, resume=False):
         from tfi2i.export import export_run
 
         log.info("exported the generator for TF Serving: %s", export_run(run_dir))
+    if after_fit is not None:
+        after_fit(cfg, run_dir)
     log.info("done: %s", workdir)
     return last
 
@@ -460,18 +497,24 @@ def _progress(start, total, disable=False):
 
 
 def write_samples(model, samples, workdir, step, writer=None):
-    """Saves the fixed evaluation pairs as a grid ``x | G(x) | y`` (one row per pair), PNG and TensorBoard."""
+    """Saves the fixed evaluation pairs as a grid, one row per pair, PNG and TensorBoard.
+
+    The columns are the model's `sample_panels` (``x | G(x) | y``; PAN adds
+    the high-frequency maps ``h_k`` of output and target).
+    """
     import tensorflow as tf
 
     from tfi2i.visualize import image_grid, save_png
 
-    y_fake = model.generator(samples["x"], training=False).numpy()
-    rows = [[samples["x"][i].numpy(), y_fake[i], samples["y"][i].numpy()] for i in range(y_fake.shape[0])]
+    panels = model.sample_panels(samples["x"], samples["y"])
+    arrays = [np.asarray(p) for _, p in panels]
+    rows = [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
     grid = image_grid(rows)
     save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), grid)
     if writer is not None:
         with writer.as_default(step=step):
-            tf.summary.image("samples/x_yfake_y", grid[None], max_outputs=1)
+            tf.summary.image("samples/grid", grid[None], max_outputs=1,
+                             description=" | ".join(name for name, _ in panels))
     return grid
 
 

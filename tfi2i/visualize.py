@@ -60,12 +60,18 @@ def atomic_write_bytes(path, data: bytes):
         raise
 
 
+def new_figure(figsize):
+    """A matplotlib Figure on its own Agg canvas: no pyplot, so the process's backend (a notebook's) is untouched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def plot_loss_curves(metrics_jsonl, out_png):
     """Plots every loss term of a run's ``metrics.jsonl`` against the step (one panel per term)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     records = [json.loads(line) for line in open(metrics_jsonl) if line.strip()]
     records = [r for r in records if r.get("split") == "train"]
@@ -73,7 +79,8 @@ def plot_loss_curves(metrics_jsonl, out_png):
         return None
     skip = {"step", "epoch", "split", "lr", "images_per_sec", "time"}
     terms = [k for k in records[-1] if k not in skip]
-    fig, axes = plt.subplots(1, len(terms), figsize=(3 * len(terms), 2.6), squeeze=False)
+    fig = new_figure((3 * len(terms), 2.6))
+    axes = fig.subplots(1, len(terms), squeeze=False)
     steps = [r["step"] for r in records]
     for ax, term in zip(axes[0], terms):
         ax.plot(steps, [r.get(term, np.nan) for r in records])
@@ -82,6 +89,5 @@ def plot_loss_curves(metrics_jsonl, out_png):
     fig.tight_layout()
     tmp = os.fspath(out_png) + ".tmp.png"
     fig.savefig(tmp, dpi=80)
-    plt.close(fig)
     os.replace(tmp, out_png)
     return out_png

@@ -1,6 +1,11 @@
-"""Paired data: sources (layouts on disk), image decoding, augmentation, pipelines, demo set, downloads."""
+"""Data: sources (folders, TFDS builders), decoding, augmentation, derived tasks, pipelines, demo set, downloads."""
 
 from tfi2i.data.images import DataError, read_image
-from tfi2i.data.sources import PairedSource, SideBySide, TwoFolders, find_splits, open_source
+from tfi2i.data.sources import (
+    PairedSource, SideBySide, SingleImages, SingleSource, Source, TwoFolders, find_splits, open_source,
+)
 
-__all__ = ["DataError", "read_image", "PairedSource", "SideBySide", "TwoFolders", "find_splits", "open_source"]
+__all__ = [
+    "DataError", "read_image", "Source", "PairedSource", "SingleSource", "SideBySide", "TwoFolders", "SingleImages",
+    "find_splits", "open_source",
+]

@@ -24,7 +24,9 @@ variation, e.g. wall colour, that a GAN must hallucinate, as in real data).
 Files are pix2pix side-by-side PNGs, ``size x 2*size``: A = label map on the
 left, B = photo on the right, so labels -> photo is ``direction="AtoB"``.
 ``root/train/0000.png ...`` and ``root/val/0000.png ...``; a marker file
-``root/demo.json`` records the generation parameters.
+``root/demo.json`` records the generation parameters. The single-image
+variant (``photos_only=True``, its own cache folder) holds only the photos:
+the derived tasks (super-resolution, inpainting) train on them.
 """
 
 from __future__ import annotations
@@ -238,9 +240,12 @@ def _make_pair(seed: int, split: str, index: int, size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- files
 
 
-def _params(num_train: int, num_val: int, size: int, seed: int) -> dict:
-    return {"version": DEMO_VERSION, "num_train": int(num_train), "num_val": int(num_val),
-            "size": int(size), "seed": int(seed)}
+def _params(num_train: int, num_val: int, size: int, seed: int, photos_only: bool = False) -> dict:
+    params = {"version": DEMO_VERSION, "num_train": int(num_train), "num_val": int(num_val),
+              "size": int(size), "seed": int(seed)}
+    if photos_only:  # only then, so that markers of paired sets stay valid
+        params["photos_only"] = True
+    return params
 
 
 def _read_marker(root: Path) -> dict | None:
@@ -251,14 +256,17 @@ def _read_marker(root: Path) -> dict | None:
 
 
 def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int = 256,
-              seed: int = 0) -> Path:
+              seed: int = 0, photos_only: bool = False) -> Path:
     """Generate the demo data set into ``root``, replacing whatever is there.
 
     Writes ``root/train/0000.png ...`` (``num_train`` files), ``root/val/...``
     (``num_val`` files; no ``val/`` when 0) and the marker ``root/demo.json``.
     Each PNG is ``uint8 [size, 2*size, 3]``: label map (A) left, photo (B)
-    right. Byte-identical for identical arguments; image ``i`` of a split does
-    not depend on how many images are generated.
+    right. With ``photos_only`` each PNG is only the photo, ``uint8 [size,
+    size, 3]`` (the right half of the same pair): single images for the derived
+    tasks (super-resolution, inpainting; :mod:`tfi2i.data.degrade`).
+    Byte-identical for identical arguments; image ``i`` of a split does not
+    depend on how many images are generated.
 
     The write is atomic: files go to a temporary sibling folder that is then
     renamed to ``root``, so readers never see a half-written data set.
@@ -269,6 +277,7 @@ def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int =
         num_val: number of validation pairs (>= 0).
         size: side of each square half, in pixels (>= 32).
         seed: RNG seed.
+        photos_only: write only the photos (B) as single images.
 
     Returns:
         ``root`` as a :class:`pathlib.Path`.
@@ -290,12 +299,14 @@ def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int =
             (tmp / split).mkdir()
             for i in range(int(n)):
                 pair = _make_pair(int(seed), split, i, int(size))
+                if photos_only:
+                    pair = np.ascontiguousarray(pair[:, int(size):])
                 ok, buf = cv2.imencode(".png", pair[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 3])
                 if not ok:
                     raise OSError(f"cannot encode demo image {split}/{i:04d}.png")
                 (tmp / split / f"{i:04d}.png").write_bytes(buf.tobytes())
         (tmp / _MARKER).write_text(
-            json.dumps(_params(num_train, num_val, size, seed), sort_keys=True) + "\n", encoding="utf-8"
+            json.dumps(_params(num_train, num_val, size, seed, photos_only), sort_keys=True) + "\n", encoding="utf-8"
         )
         old = None
         if root.exists() or root.is_symlink():
@@ -310,13 +321,17 @@ def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int =
     return root
 
 
-def default_demo_root(size: int = 256) -> Path:
-    """``$TFI2I_CACHE`` (default ``~/.cache/tfi2i``) ``/ f"demo_v{DEMO_VERSION}_{size}"``."""
+def default_demo_root(size: int = 256, photos_only: bool = False) -> Path:
+    """``$TFI2I_CACHE`` (default ``~/.cache/tfi2i``) ``/ f"demo_v{DEMO_VERSION}_{size}"``.
+
+    ``demo_photos_v{DEMO_VERSION}_{size}`` with ``photos_only``.
+    """
     cache = os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i")
-    return Path(cache) / f"demo_v{DEMO_VERSION}_{int(size)}"
+    kind = "demo_photos" if photos_only else "demo"
+    return Path(cache) / f"{kind}_v{DEMO_VERSION}_{int(size)}"
 
 
-def ensure_demo(root: PathLike | None = None, size: int = 256, **kw) -> Path:
+def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool = False, **kw) -> Path:
     """Return a demo data set folder, generating it only when needed.
 
     Generates (with :func:`make_demo`) when ``root`` has no marker file or the
@@ -324,8 +339,9 @@ def ensure_demo(root: PathLike | None = None, size: int = 256, **kw) -> Path:
     ones; otherwise returns at once.
 
     Args:
-        root: folder; default :func:`default_demo_root` for ``size``.
+        root: folder; default :func:`default_demo_root` for ``size`` and ``photos_only``.
         size: image side (see :func:`make_demo`).
+        photos_only: the single-image variant (photos only, see :func:`make_demo`).
         **kw: ``num_train``, ``num_val``, ``seed`` for :func:`make_demo`.
 
     Returns:
@@ -334,8 +350,8 @@ def ensure_demo(root: PathLike | None = None, size: int = 256, **kw) -> Path:
     unknown = set(kw) - {"num_train", "num_val", "seed"}
     if unknown:
         raise TypeError(f"ensure_demo got unexpected arguments: {sorted(unknown)}")
-    root = Path(root) if root is not None else default_demo_root(size)
-    args = {"num_train": 48, "num_val": 8, "seed": 0, **kw, "size": size}
+    root = Path(root) if root is not None else default_demo_root(size, photos_only)
+    args = {"num_train": 48, "num_val": 8, "seed": 0, **kw, "size": size, "photos_only": bool(photos_only)}
     if _read_marker(root) == _params(**args):
         return root
     return make_demo(root, **args)

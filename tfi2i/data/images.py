@@ -11,7 +11,9 @@ Two decoders share one policy:
 * :func:`decode_image_tf` - graph-mode TensorFlow ops, usable inside
   ``tf.data.Dataset.map``. Used by the training input pipelines.
 
-Both return ``uint8`` ``[H, W, 3]`` **RGB**.
+Both return ``uint8`` ``[H, W, 3]`` **RGB**. :func:`as_rgb8` applies the same
+checks and conversions to arrays that were decoded elsewhere (TensorFlow
+Datasets examples).
 
 Input policy (decided: convert explicitly, never silently guess):
 
@@ -61,6 +63,7 @@ __all__ = [
     "read_image",
     "decode_image_tf",
     "sniff_format",
+    "as_rgb8",
 ]
 
 logger = logging.getLogger("tfi2i.data")
@@ -213,22 +216,7 @@ def read_image(path: PathLike) -> np.ndarray:
             f"supported formats are {', '.join(SUPPORTED_FORMATS)}"
         )
 
-    if np.issubdtype(arr.dtype, np.floating):
-        raise DataError(
-            f"{p}: floating-point image ({arr.dtype}) is not supported; only 8-bit and "
-            "16-bit integer images are; save it as an 8-bit PNG"
-        )
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise DataError(
-            f"{p}: unsupported sample type {arr.dtype}; only 8-bit and 16-bit unsigned "
-            "images are supported; save it as an 8-bit PNG"
-        )
-    channels = 1 if arr.ndim == 2 else arr.shape[2]
-    if arr.ndim not in (2, 3) or channels not in (1, 2, 3, 4):
-        raise DataError(
-            f"{p}: image has {channels} channels (shape {arr.shape}); only 1 (grey), "
-            "2 (grey+alpha), 3 (colour) and 4 (colour+alpha) are supported"
-        )
+    _check_array(arr, p)
     if fmt not in SUPPORTED_FORMATS:
         raise DataError(
             f"{p}: format {fmt or 'unknown'} is readable by OpenCV but not by the "
@@ -239,7 +227,33 @@ def read_image(path: PathLike) -> np.ndarray:
             f"{p}: truncated JPEG (no end-of-image marker after the image data, "
             f"{len(data)} bytes); re-download or re-encode the file"
         )
+    return _convert(arr, p, bgr=True)
 
+
+def _check_array(arr: np.ndarray, where) -> None:
+    """The sample type and channel checks of the policy (DataError naming ``where``)."""
+    if np.issubdtype(arr.dtype, np.floating):
+        raise DataError(
+            f"{where}: floating-point image ({arr.dtype}) is not supported; only 8-bit and "
+            "16-bit integer images are; save it as an 8-bit PNG"
+        )
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise DataError(
+            f"{where}: unsupported sample type {arr.dtype}; only 8-bit and 16-bit unsigned "
+            "images are supported; save it as an 8-bit PNG"
+        )
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    if arr.ndim not in (2, 3) or channels not in (1, 2, 3, 4):
+        raise DataError(
+            f"{where}: image has {channels} channels (shape {arr.shape}); only 1 (grey), "
+            "2 (grey+alpha), 3 (colour) and 4 (colour+alpha) are supported"
+        )
+
+
+def _convert(arr: np.ndarray, where, bgr: bool) -> np.ndarray:
+    """The conversions of the policy (16-bit, alpha, grey), each logged once; ``bgr``: colour order of OpenCV."""
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    p = where  # named in the warnings
     if arr.dtype == np.uint16:
         _warn_once(
             "16bit",
@@ -263,7 +277,30 @@ def read_image(path: PathLike) -> np.ndarray:
             "files are treated the same way",
         )
         return np.ascontiguousarray(np.repeat(arr, 3, axis=2))
-    return np.ascontiguousarray(arr[:, :, ::-1])  # BGR -> RGB
+    return np.ascontiguousarray(arr[:, :, ::-1] if bgr else arr)  # OpenCV: BGR -> RGB
+
+
+def as_rgb8(array, where: str = "image") -> np.ndarray:
+    """Apply the module's policy to an already decoded RGB(A) / grey array.
+
+    For images that do not come from files (e.g. TensorFlow Datasets
+    examples): the same checks and conversions as :func:`read_image`, each
+    conversion logged once per process, naming ``where``.
+
+    Args:
+        array: ``uint8`` or ``uint16`` ``[H, W]`` or ``[H, W, C]`` (C in 1..4),
+            RGB channel order.
+        where: what to name in messages (e.g. ``"tfds:celeb_a:train[3]"``).
+
+    Returns:
+        ``np.uint8 [H, W, 3]`` RGB, C-contiguous.
+
+    Raises:
+        DataError: floating-point or other unsupported sample types, bad channel counts.
+    """
+    arr = np.asarray(array)
+    _check_array(arr, where)
+    return _convert(arr, where, bgr=False)
 
 
 # --------------------------------------------------------------------------- TensorFlow

@@ -1,4 +1,4 @@
-"""Paired-data sources: finite, ordered lists of (x, y) image pairs.
+"""Data sources: finite, ordered lists of (x, y) image pairs, or of single images.
 
 A :class:`PairedSource` knows where its pairs are and how to decode one pair
 with graph-mode TensorFlow ops (:meth:`PairedSource.load`, usable in
@@ -13,9 +13,15 @@ Layouts implemented here:
   and B in the right half.
 * :class:`TwoFolders` - two parallel folders, matched by file stem
   (``a/x.png`` <-> ``b/x.jpg``).
+* :class:`SingleImages` - a folder of single images (a :class:`SingleSource`,
+  whose ``load`` gives ``{"image", "name"}``): the derived tasks
+  (super-resolution, inpainting) make ``x`` from the image in the pipeline,
+  see :mod:`tfi2i.data.degrade`.
 
-Other layouts (Cityscapes full-resolution labelIds folders, CelebAMask-HQ, TFDS
-builders, ...) are added as further subclasses implementing ``__len__``,
+TensorFlow Datasets builders are sources too (:mod:`tfi2i.data.tfds_sources`).
+
+Other layouts (Cityscapes full-resolution labelIds folders, CelebAMask-HQ,
+...) are added as further subclasses implementing ``__len__``,
 :meth:`~PairedSource.load`, :meth:`~PairedSource.read_pair` and
 :meth:`~PairedSource.describe`, and setting :attr:`~PairedSource.names`.
 
@@ -52,7 +58,10 @@ __all__ = [
     "DIRECTIONS",
     "LAYOUTS",
     "SPLITS",
+    "Source",
     "PairedSource",
+    "SingleSource",
+    "SingleImages",
     "SideBySide",
     "TwoFolders",
     "open_source",
@@ -232,7 +241,49 @@ def _size(hw: Iterable[int]) -> str:
 # --------------------------------------------------------------------------- base
 
 
-class PairedSource:
+class Source:
+    """What every source shares: a finite, ordered list of examples addressed by index.
+
+    Attributes:
+        names: one name (file stem) per example, in the source's deterministic
+            (natural, by file name) order; ``names[i]`` is example ``i``.
+        sizes: ``(H, W)`` per example when the source was validated, else
+            ``None``. Sizes may differ between examples.
+    """
+
+    names: Sequence[str] = ()
+    sizes: tuple[tuple[int, int], ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Decode example ``index`` with TensorFlow ops (graph- and tf.data-safe)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for logs: layout, location, example count."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}>"
+
+    def _constant(self, attr: str, values: Sequence[str]) -> tf.Tensor:
+        """An eager ``tf.string`` constant, created once and cached on ``self``.
+
+        Created under ``tf.init_scope()`` so that a first call while tracing a
+        ``tf.data`` / ``tf.function`` graph still yields one eager tensor that
+        every graph captures.
+        """
+        t = self.__dict__.get(attr)
+        if t is None:
+            with tf.init_scope():
+                t = tf.constant(list(values), dtype=tf.string)
+            self.__dict__[attr] = t
+        return t
+
+
+class PairedSource(Source):
     """A finite, ordered list of (x, y) pairs. x = source/input, y = target.
 
     Attributes:
@@ -243,12 +294,7 @@ class PairedSource:
             else ``None``. Sizes may differ between pairs.
     """
 
-    names: tuple[str, ...] = ()
     direction: str = "AtoB"
-    sizes: tuple[tuple[int, int], ...] | None = None
-
-    def __len__(self) -> int:
-        return len(self.names)
 
     def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
         """Decode pair ``index`` with TensorFlow ops (graph- and tf.data-safe).
@@ -278,28 +324,34 @@ class PairedSource:
         """One line for logs: layout, location, pair count, direction."""
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        return f"<{self.describe()}>"
-
-    # Helpers for subclasses ------------------------------------------------
-
-    def _constant(self, attr: str, values: Sequence[str]) -> tf.Tensor:
-        """An eager ``tf.string`` constant, created once and cached on ``self``.
-
-        Created under ``tf.init_scope()`` so that a first call while tracing a
-        ``tf.data`` / ``tf.function`` graph still yields one eager tensor that
-        every graph captures.
-        """
-        t = self.__dict__.get(attr)
-        if t is None:
-            with tf.init_scope():
-                t = tf.constant(list(values), dtype=tf.string)
-            self.__dict__[attr] = t
-        return t
-
     def _swap(self, a, b):
         """(x, y) from (A, B) according to :attr:`direction`."""
         return (a, b) if self.direction == "AtoB" else (b, a)
+
+
+class SingleSource(Source):
+    """A finite, ordered list of single images (the derived tasks of :mod:`tfi2i.data.degrade`).
+
+    Attributes:
+        names: one name per image; ``names[i]`` is image ``i``.
+        sizes: ``(H, W)`` per image when validated, else ``None``.
+    """
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Decode image ``index`` with TensorFlow ops (graph- and tf.data-safe).
+
+        Args:
+            index: integer scalar tensor in ``[0, len(self))``.
+
+        Returns:
+            ``{"image": uint8 [H, W, 3], "name": tf.string []}``, RGB, static
+            shape ``[None, None, 3]``.
+        """
+        raise NotImplementedError
+
+    def read(self, index: int) -> dict[str, object]:
+        """Eager NumPy counterpart of :meth:`load`: ``{"image": np.uint8 [H, W, 3], "name": str}``."""
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- side by side
@@ -475,6 +527,54 @@ class TwoFolders(PairedSource):
     def describe(self) -> str:
         xs, ys = self._swap(self.folder_a, self.folder_b)
         return f"TwoFolders({len(self)} pairs, {self.direction}: x={xs}, y={ys})"
+
+
+# --------------------------------------------------------------------------- single images
+
+
+class SingleImages(SingleSource):
+    """A folder of single images (not recursive), for the derived tasks (super-resolution, inpainting).
+
+    Args:
+        folder: folder of ``.jpg/.jpeg/.png/.bmp/.webp`` files; images may
+            differ in size.
+        validate: decode every file once and check it (see module docstring).
+
+    Attributes:
+        folder: the folder.
+        files: one file per image, in :attr:`names` order.
+
+    Raises:
+        DataError: folder missing or without images (with a hint when it holds
+            split folders), duplicate stems; with ``validate``: unreadable,
+            corrupt or unsupported files (the message names every failing file,
+            up to 5).
+    """
+
+    def __init__(self, folder: PathLike, validate: bool = True):
+        self.folder = Path(folder)
+        self.files: tuple[Path, ...] = tuple(_images_or_error(self.folder))
+        _check_unique_stems(self.files)
+        self.names = tuple(f.stem for f in self.files)
+        self.sizes = None
+        if validate:
+            self.sizes = tuple(_decode_all(self.files, lambda i, imgs: None, 1, "images", self.folder))
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """See :meth:`SingleSource.load`."""
+        path = tf.gather(self._constant("_paths_t", [str(f) for f in self.files]), index)
+        return {"image": decode_image_tf(path), "name": tf.gather(self._constant("_names_t", self.names), index)}
+
+    def read(self, index: int) -> dict[str, object]:
+        """See :meth:`SingleSource.read`."""
+        return {"image": read_image(self.files[index]), "name": self.names[index]}
+
+    def describe(self) -> str:
+        sizes = ""
+        if self.sizes:
+            uniq = sorted(set(self.sizes))
+            sizes = f", size {_size(uniq[0])}" if len(uniq) == 1 else f", {len(uniq)} sizes"
+        return f"SingleImages({self.folder}: {len(self)} images{sizes})"
 
 
 # --------------------------------------------------------------------------- entry points

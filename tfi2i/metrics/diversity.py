@@ -183,12 +183,7 @@ def save_std_heatmap(
     Returns:
       ``path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tfi2i.visualize import atomic_write_bytes
+    from tfi2i.visualize import atomic_write_bytes, new_figure
 
     arr = np.asarray(std, dtype=np.float64)
     if arr.ndim != 2:
@@ -197,17 +192,15 @@ def save_std_heatmap(
     if not np.isfinite(top) or top <= 0:
         top = 1e-12  # all-zero map: keep a valid, non-degenerate colour scale
     h, w = arr.shape
-    fig, ax = plt.subplots(figsize=(4.0 * w / max(h, w) + 1.2, 4.0 * h / max(h, w)))
-    try:
-        im = ax.imshow(arr, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
-        ax.set_axis_off()
-        if title:
-            ax.set_title(title)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="per-pixel std")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig = new_figure((4.0 * w / max(h, w) + 1.2, 4.0 * h / max(h, w)))
+    ax = fig.subplots()
+    im = ax.imshow(arr, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="per-pixel std")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())

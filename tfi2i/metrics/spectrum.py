@@ -229,36 +229,29 @@ def save_spectrum_plot(
     Returns:
       ``path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tfi2i.visualize import atomic_write_bytes
+    from tfi2i.visualize import atomic_write_bytes, new_figure
 
     if not profiles:
         raise ValueError("save_spectrum_plot: no profiles")
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    try:
-        for name, profile in profiles.items():
-            p = np.asarray(profile, dtype=np.float64)
-            x = np.arange(len(p), dtype=np.float64)
-            if nyquist:
-                x = x / float(nyquist)
-            ax.plot(x[1:], p[1:], label=str(name))
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("f / f_nyq" if nyquist else "spatial frequency (cycles per image)")
-        ax.set_ylabel("power spectral density")
-        if title:
-            ax.set_title(title)
-        ax.legend()
-        ax.grid(True, which="major", alpha=0.3)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig = new_figure((5.5, 3.8))
+    ax = fig.subplots()
+    for name, profile in profiles.items():
+        p = np.asarray(profile, dtype=np.float64)
+        x = np.arange(len(p), dtype=np.float64)
+        if nyquist:
+            x = x / float(nyquist)
+        ax.plot(x[1:], p[1:], label=str(name))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("f / f_nyq" if nyquist else "spatial frequency (cycles per image)")
+    ax.set_ylabel("power spectral density")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())

@@ -13,10 +13,11 @@ Usage::
     python recipes/modified_pix2pix_day2night.py --data datasets/night2day                 # the paper's model
     python recipes/modified_pix2pix_day2night.py --data datasets/night2day --variant pix2pix
     python recipes/modified_pix2pix_day2night.py --task facades --data datasets/facades    # Sec. 4, Fig. 3
+    python recipes/modified_pix2pix_day2night.py --data datasets/night2day --set data.num_train=0   # all ~18k pairs
     python recipes/modified_pix2pix_day2night.py --variant rec_only --summary
 
-Options in front of the common ones (``--data``, ``--workdir``, ``--steps``,
-``--set``, ``--resume``, ...; see the README):
+Options of this recipe, next to the common ones (``--data``, ``--workdir``,
+``--steps``, ``--set``, ``--resume``, ...; see the README and ``--help``):
 
 * ``--task day2night|facades`` (default ``day2night``): the two experiments of
   Sec. 4. ``day2night``: the pix2pix ``night2day`` release (Transient
@@ -34,14 +35,19 @@ Options in front of the common ones (``--data``, ``--workdir``, ``--steps``,
     paper's lambda_L1 = 1 (Fig. 2 (a), Table 1 "Original Pix2Pix").
   - ``pix2pix_l1_100``: original pix2pix with Isola et al.'s lambda = 100.
   - ``rec_only``: adversarial + reconstruction, no L1 (Fig. 2 (b)).
-* ``--train-images N``: with ``--data``, train on N pairs of the training
-  split (default 600 for day2night, the paper's count; 400 for facades, the
-  whole split); 0 = all. The N files are drawn once with seed 0 and linked
-  into ``<workdir>/train_subset_<N>/`` (recorded in ``subset.json`` there).
 
-With ``--data`` the evaluation (``eval.json``, Table 1 metrics) runs on the
-data set's ``test/`` split when it has one (``--set data.eval_path=DIR``
-chooses another folder); otherwise on ``val/`` as every recipe.
+Config fields this recipe sets (change them with ``--set``):
+
+* ``data.num_train`` (600 for day2night, the paper's count; 400 for facades,
+  the whole split): train on that many pairs of the training split, drawn
+  once uniformly without replacement with seed 0 over the split's file order
+  (`tfi2i.data.sources.Subset`; the count is saved in ``config.json``, so
+  ``--resume`` keeps it).
+  ``--set data.num_train=N`` picks another count, ``0`` = all pairs.
+* ``data.eval_split=test``: the evaluation (``eval.json``, Table 1 metrics)
+  runs on the data set's ``test/`` split when it has one, else on ``val/``
+  (``--set data.eval_path=DIR`` chooses another folder). The demo run has no
+  ``test/`` and evaluates on its ``val/`` pairs.
 
 Table 1 (day -> night; mean over test images; MSE on the [0, 1] scale):
 
@@ -81,13 +87,14 @@ Paper <-> code map
   -> ``unet_256`` (batch norm, ngf 64) and the 70x70 PatchGAN (``n_layers=3``,
   batch norm, ndf 64), weights N(0, 0.02).
 * Sec. 4 Training Details, day -> night: "600 images, 100 epochs and batch size
-  of 3" -> ``--train-images 600`` (default), ``optim.n_epochs +
+  of 3" -> ``data.num_train = 600``, ``optim.n_epochs +
   n_epochs_decay = 50 + 50``, ``data.batch_size = 3``.
 * Sec. 4, labels -> photo on CMP Facades: "400 images, 200 epochs and batch size
-  of 1" -> ``--task facades``: 100 + 100 epochs, batch 1.
+  of 1" -> ``--task facades``: ``data.num_train = 400`` (the whole split),
+  100 + 100 epochs, batch 1.
 * Sec. 4.1 metrics: "per pixel accuracy" = MSE of pixel values, PSNR, SSIM,
-  each averaged over the generated test images -> ``eval.json`` keys ``mse``,
-  ``psnr``, ``ssim`` (`tfi2i.train.evaluate_generator`).
+  each averaged over the generated test images -> ``data.eval_split = test``;
+  ``eval.json`` keys ``mse``, ``psnr``, ``ssim`` (`tfi2i.train.evaluate_generator`).
 * Sec. 4.2 / Fig. 2 ablation -> ``--variant``.
 
 Deviations and choices
@@ -110,11 +117,13 @@ Deviations and choices
 * Data jitter not given: pix2pix's resize to 286 (bicubic), random 256 crop,
   horizontal flip, for both tasks.
 * Which 600 of the night2day training pairs (about 18k): not given; 600 drawn
-  uniformly without replacement with seed 0 (``--train-images``), spread over
+  uniformly without replacement with seed 0 (``data.num_train``), spread over
   the release's webcams rather than its first files (which come from few
-  scenes).
+  scenes). The whole split is still listed (and, with ``data.validate``,
+  decoded once) at start-up; only the drawn pairs are trained on.
 * Evaluation split: the paper says "test images"; we use the release's
-  ``test/`` split (night2day: about 2.3k pairs; facades: 106). Evaluation runs
+  ``test/`` split (``data.eval_split = test``; night2day: about 2.3k pairs;
+  facades: 106). Evaluation runs
   G in inference mode (no dropout, batch-norm running statistics), as every
   recipe here. The paper does not say; the TensorFlow pix2pix tutorial, a
   common Colab starting point, runs G with ``training=True`` at test time,
@@ -123,29 +132,22 @@ Deviations and choices
   11x11 Gaussian (sigma 1.5), as scikit-image with ``gaussian_weights=True``;
   MSE and PSNR on [0, 1] RGB (see Table 1 above for why that scale).
 * Demo run (no ``--data``): the embedded demo pairs (labels -> photo,
-  ``AtoB``), batch 1, 60 steps, so it finishes in minutes on CPU.
+  ``AtoB``), all of them (``data.num_train = 0``), batch 1, 60 steps, so it
+  finishes in minutes on CPU.
 * Batch-norm layers are Keras ``synchronized`` (identical to plain BN on one device).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import sys
-from pathlib import Path
-
 from tfi2i import train
 from tfi2i.config import Config, DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, TrainConfig, replace
 from tfi2i.modified_pix2pix import VARIANTS, ModifiedPix2Pix, variant_weights
 from tfi2i.networks import build_discriminator, build_generator
-from tfi2i.recipe_args import peek_option, split_option, split_variant
 
 TASKS = ("day2night", "facades")
-#: Sec. 4 Training Details: training images per task (facades: the whole release split).
+#: Sec. 4 Training Details: training images per task (facades: the whole release split) -> data.num_train.
 TRAIN_IMAGES = {"day2night": 600, "facades": 400}
-SUBSET_SEED = 0  # which pairs --train-images picks (our choice; the paper does not say)
-EVAL_SPLIT = "test"  # Sec. 4.1: metrics over the test images
+EVAL_SPLIT = "test"  # Sec. 4.1: metrics over the test images -> data.eval_split
 
 
 def config(task: str = "day2night", variant: str = "modified") -> Config:
@@ -160,6 +162,8 @@ def config(task: str = "day2night", variant: str = "modified") -> Config:
             direction="BtoA",
             load_size=286, crop_size=256, flip=True,  # pix2pix jitter (the paper does not say)
             batch_size=3 if day2night else 1,  # Sec. 4: "batch size of 3" (day -> night), "batch size of 1" (facades)
+            num_train=TRAIN_IMAGES[task],  # Sec. 4: "600 images" / "400 images", drawn with seed 0 (our choice)
+            eval_split=EVAL_SPLIT,  # Sec. 4.1: the test images
         ),
         generator=GeneratorConfig(name="unet_256", ngf=64, norm="batch", dropout=0.5),  # Sec. 3.2.1; z = dropout
         discriminator=DiscriminatorConfig(ndf=64, n_layers=3, norm="batch"),  # Sec. 3.2.2: 70x70 PatchGAN
@@ -178,7 +182,7 @@ def demo_config(cfg: Config) -> Config:
     return replace(
         cfg,
         name=cfg.name + "_demo",
-        data={"direction": "AtoB", "batch_size": 1},
+        data={"direction": "AtoB", "batch_size": 1, "num_train": 0},
         train={"steps": 60, "log_every": 5, "sample_every": 20, "checkpoint_every": 20},
     )
 
@@ -204,92 +208,19 @@ def build(cfg: Config) -> ModifiedPix2Pix:
     return ModifiedPix2Pix(generator, discriminator, cfg.loss.weights, gan_mode=cfg.loss.gan_mode, name=cfg.name)
 
 
-# ------------------------------------------------------------------ data (Sec. 4: 600 training images)
-def subset_folder(folder, n: int, dest, seed: int = SUBSET_SEED) -> Path:
-    """Links `n` image files of `folder`, drawn uniformly without replacement with `seed`, into `dest`.
-
-    Idempotent: an existing `dest` made from the same folder, count and seed is
-    reused. Symbolic links where the file system allows them, copies otherwise.
-
-    Returns:
-      `dest` (``Path``), holding the links and ``subset.json`` (source, count,
-      seed, file names).
-    """
-    import numpy as np
-
-    from tfi2i.data.sources import list_images
-
-    folder, dest = Path(folder).resolve(), Path(dest)
-    files = list_images(folder)
-    if n < 1 or n > len(files):
-        raise ValueError(f"cannot take {n} training pairs from {folder}: it holds {len(files)}")
-    picked = sorted(np.random.default_rng(seed).choice(len(files), size=n, replace=False).tolist())
-    names = [files[i].name for i in picked]
-    manifest = {"source": str(folder), "count": n, "seed": seed, "files": names}
-    record = dest / "subset.json"
-    if record.is_file() and json.loads(record.read_text()) == manifest:
-        return dest
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in names:
-        try:
-            os.symlink(folder / name, tmp / name)
-        except OSError:
-            shutil.copy2(folder / name, tmp / name)
-    (tmp / "subset.json").write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, dest)
-    return dest
-
-
-def paper_data(root, workdir, train_images: int, seed: int = SUBSET_SEED):
-    """``(train_path, eval_path)`` for data set folder `root` as the paper uses it.
-
-    The training split (``root/train`` or `root` itself) is cut to
-    `train_images` pairs (0: all) in ``workdir/train_subset_<N>``; the
-    evaluation path is ``root/test`` when it exists, else ``root/val``, else
-    ``""`` (then `tfi2i.train.open_data` evaluates on the training pairs, with
-    a warning; pass ``--set data.eval_path=DIR``).
-    """
-    from tfi2i.data.sources import find_splits, list_images
-
-    splits = find_splits(root)
-    train_path = splits["train"]
-    if train_images and len(list_images(train_path)) > train_images:
-        train_path = subset_folder(train_path, train_images, Path(workdir) / f"train_subset_{train_images}", seed)
-        print(f"training on {train_images} pairs of {splits['train']}, linked in {train_path}", file=sys.stderr)
-    eval_path = splits.get(EVAL_SPLIT) or splits.get("val") or ""
-    return str(train_path), str(eval_path)
-
-
-def prepare_argv(argv, task, variant, train_images):
-    """Rewrites ``--data ROOT`` into the paper's training subset and test split (see `paper_data`)."""
-    data = peek_option(argv, "--data")
-    if not data or "--resume" in argv or "--summary" in argv or "--print-config" in argv:
-        return list(argv)
-    workdir = peek_option(argv, "--workdir") or os.path.join("runs", config(task, variant).name)
-    train_path, eval_path = paper_data(data, workdir, train_images)
-    _, rest = split_option(argv, "--data")
-    rest = ["--data", train_path] + rest
-    if eval_path and not any(a.startswith("data.eval_path=") for a in rest):
-        rest = ["--set", f"data.eval_path={eval_path}"] + rest
-    return rest
+# ------------------------------------------------------------------ command line
+def add_arguments(parser):
+    """The recipe's flags: ``--task`` and ``--variant``."""
+    parser.add_argument("--task", choices=TASKS, default="day2night",
+                        help="day2night (night2day release, BtoA, 600 pairs) or facades (labels -> photo, 400 pairs)")
+    parser.add_argument("--variant", choices=VARIANTS, default="modified",
+                        help="the objective of the Fig. 2 ablation (see above); part of the run name")
 
 
 def main(argv=None):
-    """``train.main`` with ``--task``, ``--variant`` and ``--train-images`` in front."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    task, argv = split_option(argv, "--task", TASKS, "day2night")
-    variant, argv = split_variant(argv, VARIANTS, "modified")
-    train_images, argv = split_option(argv, "--train-images", None, TRAIN_IMAGES[task], int)
-    try:
-        argv = prepare_argv(argv, task, variant, train_images)
-    except (ValueError, OSError) as err:  # DataError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return train.main(lambda: config(task, variant), build, argv=argv, description=__doc__, demo_config_fn=demo_config)
+    """``train.main`` with ``--task`` and ``--variant``."""
+    return train.main(lambda args: config(args.task, args.variant), build, argv=argv, description=__doc__,
+                      demo_config_fn=demo_config, add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

@@ -266,6 +266,13 @@ def build(cfg: Config) -> PairedGAN:
             f"loss.feature_weights has {len(betas)} betas; the PatchGAN with n_layers={cfg.discriminator.n_layers} "
             f"has {cfg.discriminator.n_layers + 1} LeakyReLU layers"
         )
+    coarsest, smallest = cfg.data.crop_size // 2**LEVELS, 3 * 2**cfg.discriminator.n_layers
+    if coarsest < smallest:
+        raise ValueError(
+            f"data.crop_size={cfg.data.crop_size} is too small for PAN: the coarsest pyramid level p_{LEVELS} is "
+            f"{coarsest}x{coarsest}, and a PatchGAN with discriminator.n_layers={cfg.discriminator.n_layers} needs "
+            f">= {smallest}x{smallest}; use data.crop_size >= {smallest * 2**LEVELS} or fewer discriminator layers"
+        )
     high_in = cx + cy if cfg.discriminator.conditional else cy
     d_high = [build_discriminator(cfg.discriminator, high_in, return_features=True, name=f"D_high_{k}")
               for k in range(LEVELS)]

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from tfi2i import config as C
 from tfi2i import train
+from tfi2i.data.sources import SideBySide, Subset
 from tfi2i.modified_pix2pix import PAPER_WEIGHTS, VARIANTS, ModifiedPix2Pix, reconstruction_loss, variant_weights
-from tfi2i.recipe_args import peek_option, split_option, split_variant
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
@@ -172,44 +172,71 @@ def _side_by_side_folder(folder, n):
         cv2.imwrite(str(folder / f"{i + 1}.png"), np.full((16, 32, 3), i * 10, np.uint8))
 
 
-def test_training_subset_and_test_split(tmp_path):
-    root = tmp_path / "night2day"
-    _side_by_side_folder(root / "train", 10)
-    _side_by_side_folder(root / "val", 2)
-    _side_by_side_folder(root / "test", 3)
-    train_path, eval_path = recipe.paper_data(root, tmp_path / "run", 4)
-    train_path = pathlib.Path(train_path)
-    assert train_path == tmp_path / "run" / "train_subset_4" and eval_path == str(root / "test")
-    files = sorted(p.name for p in train_path.glob("*.png"))
-    manifest = json.loads((train_path / "subset.json").read_text())
-    assert len(files) == 4 and sorted(manifest["files"]) == files and manifest["seed"] == 0
-    assert all((train_path / f).resolve().parent == (root / "train").resolve() for f in files)
-    assert recipe.paper_data(root, tmp_path / "run", 4)[0] == str(train_path)  # idempotent
-    assert recipe.paper_data(root, tmp_path / "run", 0)[0] == str(root / "train")  # 0: all pairs
-    argv = recipe.prepare_argv(["--data", str(root), "--workdir", str(tmp_path / "run"), "--steps", "2"], "day2night",
-                               "modified", 4)
-    assert argv == ["--set", f"data.eval_path={root / 'test'}", "--data", str(train_path),
-                    "--workdir", str(tmp_path / "run"), "--steps", "2"]
-    keep = ["--data", str(root), "--set", "data.eval_path=E", "--workdir", str(tmp_path / "run")]
-    kept = recipe.prepare_argv(keep, "day2night", "modified", 4)  # the user's data.eval_path wins
-    assert kept[:2] == ["--data", str(train_path)] and sum(a.startswith("data.eval_path=") for a in kept) == 1
-    assert recipe.prepare_argv(["--data", str(root), "--resume"], "day2night", "modified", 4) == ["--data", str(root), "--resume"]
-    with pytest.raises(ValueError):
-        recipe.subset_folder(root / "test", 5, tmp_path / "too_many")
+def _dataset(root, counts=(("train", 10), ("val", 2), ("test", 3))):
+    for split, n in counts:
+        _side_by_side_folder(root / split, n)
+    return root
+
+
+def test_paper_data_settings():
+    for task, n in (("day2night", 600), ("facades", 400)):
+        cfg = recipe.config(task)
+        assert (cfg.data.num_train, cfg.data.eval_split) == (n, "test")
+        assert recipe.demo_config(cfg).data.num_train == 0  # the demo trains on every demo pair
+    assert recipe.smoke_config().data.num_train == 0
+
+
+def test_num_train_subset_and_test_split(tmp_path):
+    root = _dataset(tmp_path / "night2day")
+    cfg = C.replace(recipe.config("day2night"), data={"path": str(root), "num_train": 4})
+    train_src, eval_src, _ = train.open_data(cfg)
+    picked = sorted(np.random.default_rng(0).choice(10, size=4, replace=False).tolist())  # seed 0, the folder's order
+    assert isinstance(train_src, Subset) and len(train_src) == 4
+    assert train_src.names == tuple(str(i + 1) for i in picked)
+    assert train.open_data(cfg)[0].names == train_src.names  # the same pairs every time (and on --resume)
+    assert eval_src.folder == root / "test" and len(eval_src) == 3  # Sec. 4.1: the test images, not val/
+    for n in (0, 10, 600):  # 0: all; N >= the split: all
+        everything, _, _ = train.open_data(C.replace(cfg, data={"num_train": n}))
+        assert isinstance(everything, SideBySide) and len(everything) == 10
+    no_test = _dataset(tmp_path / "no_test", (("train", 5), ("val", 2)))
+    assert train.open_data(C.replace(cfg, data={"path": str(no_test)}))[1].folder == no_test / "val"
+    mine = C.replace(cfg, data={"eval_path": str(root / "val")})
+    assert train.open_data(mine)[1].folder == root / "val"  # data.eval_path wins
+
+
+def test_recipe_run_on_a_subset(tmp_path):
+    root = _dataset(tmp_path / "night2day")
+    cfg = C.replace(recipe.smoke_config(), data={"path": str(root), "num_train": 4, "direction": "BtoA"},
+                    train={"steps": 1, "export_at_end": False})
+    train.fit(cfg, recipe.build, str(tmp_path / "run"))
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["num_images"] == 3  # test/
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert (saved["num_train"], saved["eval_split"], saved["path"]) == (4, "test", str(root))
 
 
 def test_recipe_flags(capsys):
-    assert split_option(["--task", "facades", "--steps", "3"], "--task", recipe.TASKS, "day2night") == ("facades", ["--steps", "3"])
-    assert split_option(["--train-images=7"], "--train-images", None, 600, int) == (7, [])
-    assert split_variant(["--summary"], VARIANTS, "modified") == ("modified", ["--summary"])
-    assert split_variant(["--variant", "rec_only", "--variant=pix2pix"], VARIANTS, "modified") == ("pix2pix", [])
-    assert peek_option(["--data", "a", "--data=b"], "--data") == "b" and peek_option([], "--data") is None
-    for bad in (["--variant", "nope"], ["--variant"], ["--variant", "--summary"]):
-        with pytest.raises(SystemExit):
-            split_variant(bad, VARIANTS, "modified")
-    with pytest.raises(SystemExit):
-        split_option(["--train-images", "many"], "--train-images", None, 600, int)
     assert recipe.main(["--task", "facades", "--variant", "rec_only", "--print-config"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["name"] == "modified_pix2pix_facades_rec_only_demo"  # no --data: the demo schedule
     assert out["loss"]["weights"]["l1"] == 0 and out["loss"]["weights"]["rec"] == 10
+    assert out["data"]["num_train"] == 0 and out["data"]["eval_split"] == "test"
+    argv = ["--variant=pix2pix", "--data", "datasets/night2day", "--set", "data.num_train=50", "--print-config"]
+    assert recipe.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["name"] == "modified_pix2pix_day2night_pix2pix" and out["data"]["path"] == "datasets/night2day"
+    assert out["data"]["num_train"] == 50 and out["data"]["batch_size"] == 3 and out["loss"]["weights"]["l1"] == 1
+    assert recipe.main(["--task", "facades", "--data", "d", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["num_train"] == 400
+    with pytest.raises(SystemExit) as exit_:
+        recipe.main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "--task {day2night,facades}" in text and "--variant {" + ",".join(VARIANTS) + "}" in text
+    assert "data.num_train" in text and "--train-images" not in text
+    for bad in (["--variant", "nope"], ["--variant"], ["--task", "maps"], ["--train-images", "600"]):
+        with pytest.raises(SystemExit) as exit_:
+            recipe.main(bad + ["--print-config"])
+        assert exit_.value.code == 2  # argparse: usage error
+        assert "error:" in capsys.readouterr().err
+    assert recipe.main(["--set", "data.eval_split=tset", "--print-config"]) == 1
+    assert "data.eval_split must be one of auto, test, val" in capsys.readouterr().err

@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """A bad `--set` override or config file."""
 
 
+#: Valid `DataConfig.eval_split` values.
+EVAL_SPLITS = ("auto", "test", "val")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where pairs come from and how they are augmented.
@@ -36,12 +40,23 @@ class DataConfig:
     TensorFlow Datasets builder: `tfds:NAME[/CONFIG][:VERSION][:SPLIT]`, e.g.
     `tfds:celeb_a`, `tfds:celeb_a_hq/128:train`, `tfds:cityscapes`
     (`tfi2i.data.tfds_sources`).
+
+    `num_train`: 0 trains on every training example; N > 0 on N of them,
+    drawn once uniformly without replacement with `numpy.random.default_rng(0)`
+    over the source's order and kept in that order (`tfi2i.data.sources.Subset`);
+    N at or above the split's size means all of them. `eval_split` chooses the
+    default evaluation split when `eval_path` is empty: `auto` the `val/`
+    folder (TFDS: `validation`), else `test/`; `test` the `test/` folder, else
+    `val/`; `val` the `val/` folder only (an error when there is none).
+    Without either split the training examples are evaluated, with a warning.
     """
 
     path: str = ""
     layout: str = "auto"  # auto | side_by_side | two_folders
     direction: str = "AtoB"
-    eval_path: str = ""  # empty: <path>/val or <path>/test when they exist, else the training pairs
+    eval_path: str = ""  # empty: the split eval_split names (<path>/val, <path>/test), else the training pairs
+    eval_split: str = "auto"  # auto: val/ else test/ | test: test/ else val/ | val: val/ only (when eval_path is empty)
+    num_train: int = 0  # 0: every training example; N > 0: N of them, drawn once with seed 0 (see above)
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
@@ -54,6 +69,14 @@ class DataConfig:
     hole_size: int = 0  # inpainting: side of the centred square hole; 0 -> crop_size // 2
     tfds_data_dir: str = ""  # tfds: paths: where prepared data sets live; empty: TFDS' default
     tfds_manual_dir: str = ""  # tfds: paths: manually downloaded files (cityscapes zips); prepared on first use
+
+    def __post_init__(self):
+        if self.eval_split not in EVAL_SPLITS:
+            raise ConfigError(f"data.eval_split must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r} "
+                              "(auto: val/ else test/; test: test/ else val/; val: val/ only)")
+        if isinstance(self.num_train, bool) or not isinstance(self.num_train, int) or self.num_train < 0:
+            raise ConfigError(f"data.num_train must be an integer >= 0 (0: every training example), "
+                              f"got {self.num_train!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +246,6 @@ def replace(cfg, **sections):
 
 
 __all__ = [
-    "Config", "ConfigError", "DataConfig", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
+    "Config", "ConfigError", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
     "OptimConfig", "TrainConfig", "override", "replace", "to_dict", "to_json", "from_dict",
 ]

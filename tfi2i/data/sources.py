@@ -18,6 +18,9 @@ Layouts implemented here:
   (super-resolution, inpainting) make ``x`` from the image in the pipeline,
   see :mod:`tfi2i.data.degrade`.
 
+:class:`Subset` wraps any source (these, the TFDS ones) to keep ``count`` of
+its examples, drawn once with a fixed seed (``data.num_train``).
+
 TensorFlow Datasets builders are sources too (:mod:`tfi2i.data.tfds_sources`).
 
 Other layouts (Cityscapes full-resolution labelIds folders, CelebAMask-HQ,
@@ -40,6 +43,7 @@ always have the same size.
 
 from __future__ import annotations
 
+import collections.abc
 import logging
 import os
 import re
@@ -64,6 +68,7 @@ __all__ = [
     "SingleImages",
     "SideBySide",
     "TwoFolders",
+    "Subset",
     "open_source",
     "find_splits",
     "is_image_file",
@@ -575,6 +580,95 @@ class SingleImages(SingleSource):
             uniq = sorted(set(self.sizes))
             sizes = f", size {_size(uniq[0])}" if len(uniq) == 1 else f", {len(uniq)} sizes"
         return f"SingleImages({self.folder}: {len(self)} images{sizes})"
+
+
+# --------------------------------------------------------------------------- subsets
+
+
+class _Picked(collections.abc.Sequence):
+    """``values[indices[i]]`` on access: the ``names`` of a subset of a lazy source (TFDS)."""
+
+    def __init__(self, values: Sequence, indices: Sequence[int]):
+        self._values, self._indices = values, indices
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._values[j] for j in self._indices[i]]
+        return self._values[self._indices[i]]
+
+
+class Subset(Source):
+    """``count`` examples of ``source``, drawn once uniformly without replacement, in the source's order.
+
+    The indices are ``sorted(numpy.random.default_rng(seed).choice(len(source),
+    count, replace=False))``, so a subset is a pure function of the source's
+    (deterministic) order, ``count`` and ``seed``. Works for every source
+    kind (paired, single images, TFDS): :meth:`load` maps the index and calls
+    ``source.load``; names are the source's.
+
+    Args:
+        source: any source (``__len__`` and ``load``).
+        count: examples to keep, ``1 <= count <= len(source)``.
+        seed: the NumPy generator's seed.
+
+    Attributes:
+        source: the wrapped source.
+        indices: the kept indices of ``source`` (ascending ints).
+        seed: the seed.
+        names: the kept examples' names.
+        sizes: their sizes when ``source`` has them, else ``None``.
+        files, files_a, files_b: their files, where ``source`` has these.
+
+    ``read`` / ``read_pair`` (with the index mapped) exist when ``source`` has
+    them; other public attributes (``direction``, ``folder``, ``spec``, ...)
+    are the source's.
+
+    Raises:
+        DataError: ``count`` outside ``[1, len(source)]``.
+    """
+
+    def __init__(self, source, count: int, seed: int = 0):
+        n = len(source)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= n:
+            raise DataError(f"cannot take {count!r} examples of {source.describe()}: it holds {n}; "
+                            f"choose a count from 1 to {n}")
+        self.source, self.seed = source, seed
+        picked = np.random.default_rng(seed).choice(n, size=int(count), replace=False)
+        self.indices: tuple[int, ...] = tuple(sorted(int(i) for i in picked))
+        names = source.names
+        self.names = tuple(names[i] for i in self.indices) if isinstance(names, (tuple, list)) \
+            else _Picked(names, self.indices)
+        for attr in ("files", "files_a", "files_b", "sizes"):
+            values = getattr(source, attr, None)
+            if values is not None:
+                setattr(self, attr, tuple(values[i] for i in self.indices))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``source.load`` of the ``index``-th kept example (graph- and tf.data-safe)."""
+        t = self.__dict__.get("_indices_t")
+        if t is None:
+            with tf.init_scope():  # one eager constant that every traced graph captures (see Source._constant)
+                t = tf.constant(self.indices, dtype=tf.int64)
+            self.__dict__["_indices_t"] = t
+        return self.source.load(tf.gather(t, index))
+
+    def describe(self) -> str:
+        return f"{len(self)} of {self.source.describe()} (seed {self.seed})"
+
+    def __getattr__(self, name: str):
+        # only called for attributes the subset does not have itself
+        if name.startswith("_") or name in ("source", "indices", "seed"):
+            raise AttributeError(name)
+        value = getattr(self.source, name)  # AttributeError when the source lacks it too
+        if name in ("read", "read_pair"):
+            return lambda index: value(self.indices[index])
+        return value
 
 
 # --------------------------------------------------------------------------- entry points

@@ -466,22 +466,22 @@ def open_tfds(path: str, data_cfg, split: str = "train"):
     return TfdsImages(path, **kw)
 
 
-def eval_path(path: str, data_cfg) -> str | None:
+def eval_path(path: str, data_cfg, splits: Sequence[str] = EVAL_SPLITS) -> str | None:
     """The ``tfds:`` path of the evaluation split for a training ``tfds:`` path, or None.
 
-    ``validation``, else ``test`` (:data:`EVAL_SPLITS`), among the prepared
-    splits; when TFDS does not list splits (e.g. under
-    ``tfds.testing.mock_data``) the first of them that opens.
+    The first of ``splits`` (default ``validation``, else ``test``:
+    :data:`EVAL_SPLITS`) among the prepared splits; when TFDS does not list
+    splits (e.g. under ``tfds.testing.mock_data``) the first of them that opens.
     """
     spec = parse_tfds_path(path)
     builder = _builder(spec, data_cfg.tfds_data_dir)
     listed = list(builder.info.splits or [])
-    for s in EVAL_SPLITS:
+    for s in splits:
         if s in listed:
             return str(spec.with_split(s))
     if listed:
         return None
-    for s in EVAL_SPLITS:
+    for s in splits:
         try:
             builder.as_data_source(split=s)
         except Exception:  # noqa: BLE001 - not available: try the next

@@ -166,10 +166,7 @@ def open_data(cfg):
         path = str(demo.ensure_demo(size=data_cfg.crop_size, photos_only=single))
         log.info("no --data given: using the embedded demo data set%s at %s", " (photos only)" if single else "", path)
         data_cfg = dataclasses.replace(data_cfg, path=path)
-    order = {"auto": ("val", "test"), "test": ("test", "val"), "val": ("val",)}.get(data_cfg.eval_split)
-    if order is None:
-        raise config_lib.ConfigError(f"data.eval_split must be one of {', '.join(config_lib.EVAL_SPLITS)}, "
-                                     f"got {data_cfg.eval_split!r}")
+    order = {"auto": ("val", "test"), "test": ("test", "val"), "val": ("val",)}[data_cfg.eval_split]  # checked by DataConfig
 
     def open_(p):
         if tfds_sources.is_tfds_path(p):

@@ -13,10 +13,8 @@ x, y and G(x), built once per step and shared by both objectives.
 """
 
 import argparse
-import json
 import os
 import pathlib
-import platform
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "recipes")]
 import pan_cityscapes as recipe  # noqa: E402
-from bench_pix2pix import peak_gpu_mb, peak_host_mb, time_calls  # noqa: E402
+from bench_pix2pix import report, time_calls  # noqa: E402
 
 from tfi2i.pan import PAN  # noqa: E402
 from tfi2i.train import make_distributed_step  # noqa: E402
@@ -69,12 +67,7 @@ def main():
     for r in results:
         if r["xla"] in base:
             r["vs_pix2pix"] = r["median_s"] / base[r["xla"]]
-    print(json.dumps({
-        "benchmark": "PAN (recipes/pan_cityscapes.py) training step vs pix2pix, same networks",
-        "tensorflow": tf.__version__, "keras": keras.__version__, "machine": platform.machine(),
-        "cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        "results": results, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
-    }, indent=2))
+    report("PAN (recipes/pan_cityscapes.py) training step vs pix2pix, same networks", results)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,16 @@ def build(mixed):
     return gan
 
 
+def report(benchmark, results):
+    """Prints the JSON every benchmark here prints: results plus machine, versions and peak memory."""
+    print(json.dumps({
+        "benchmark": benchmark,
+        "tensorflow": tf.__version__, "keras": keras.__version__, "machine": platform.machine(),
+        "cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "results": results, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
+    }, indent=2))
+
+
 def time_calls(fn, warmup, steps):
     for _ in range(warmup):
         fn()
@@ -120,12 +130,7 @@ def main():
                         results.append({**bench_train(batch, size, xla, mixed, args.warmup, args.steps),
                                         "largest_batch_search": b == "max"})
                 results.append(bench_infer(1, size, xla, mixed, args.warmup, args.steps * 2))
-    print(json.dumps({
-        "benchmark": "pix2pix unet_256 + 70x70 PatchGAN (batch norm)",
-        "tensorflow": tf.__version__, "keras": keras.__version__, "machine": platform.machine(),
-        "cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        "results": results, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
-    }, indent=2))
+    report("pix2pix unet_256 + 70x70 PatchGAN (batch norm)", results)
 
 
 if __name__ == "__main__":

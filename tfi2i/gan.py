@@ -139,8 +139,11 @@ class PairedGAN(keras.Model):
         return total, averaged
 
     def _update(self, tape, optimizer, loss, variables):
+        """Applies the gradients that exist: a network whose terms are all switched off (weight 0) is not touched."""
         grads = tape.gradient(loss, variables)
-        optimizer.apply(grads, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if pairs:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def train_step(self, batch):
         """One D update then one G update on `batch` (``{"x": [B,H,W,C], "y": ...}`` in [-1, 1]).

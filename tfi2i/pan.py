@@ -174,13 +174,6 @@ class PAN(PairedGAN):
         terms["l1"] = losses.l1_loss(batch["y"], fake["image"])
         return terms
 
-    def _update(self, tape, optimizer, loss, variables):
-        """Applies only the gradients that exist: a switched-off D gets none and is not touched."""
-        grads = tape.gradient(loss, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        if pairs:
-            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-
 
 def _logits(out):
     return out[-1] if isinstance(out, (list, tuple)) else out

@@ -189,19 +189,19 @@ def test_paper_data_settings():
 def test_num_train_subset_and_test_split(tmp_path):
     root = _dataset(tmp_path / "night2day")
     cfg = C.replace(recipe.config("day2night"), data={"path": str(root), "num_train": 4})
-    train_src, eval_src, _ = train.open_data(cfg)
+    train_src, eval_src, _ = open_data(cfg)
     picked = sorted(np.random.default_rng(0).choice(10, size=4, replace=False).tolist())  # seed 0, the folder's order
     assert isinstance(train_src, Subset) and len(train_src) == 4
     assert train_src.names == tuple(str(i + 1) for i in picked)
-    assert train.open_data(cfg)[0].names == train_src.names  # the same pairs every time (and on --resume)
+    assert open_data(cfg)[0].names == train_src.names  # the same pairs every time (and on --resume)
     assert eval_src.folder == root / "test" and len(eval_src) == 3  # Sec. 4.1: the test images, not val/
     for n in (0, 10, 600):  # 0: all; N >= the split: all
-        everything, _, _ = train.open_data(C.replace(cfg, data={"num_train": n}))
+        everything, _, _ = open_data(C.replace(cfg, data={"num_train": n}))
         assert isinstance(everything, SideBySide) and len(everything) == 10
     no_test = _dataset(tmp_path / "no_test", (("train", 5), ("val", 2)))
-    assert train.open_data(C.replace(cfg, data={"path": str(no_test)}))[1].folder == no_test / "val"
+    assert open_data(C.replace(cfg, data={"path": str(no_test)}))[1].folder == no_test / "val"
     mine = C.replace(cfg, data={"eval_path": str(root / "val")})
-    assert train.open_data(mine)[1].folder == root / "val"  # data.eval_path wins
+    assert open_data(mine)[1].folder == root / "val"  # data.eval_path wins
 
 
 def test_recipe_run_on_a_subset(tmp_path):

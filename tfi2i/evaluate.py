@@ -461,7 +461,8 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_
     ``out_dir``, saved as a heat-map PNG.
     """
     from tfi2i.runs import RunError, load_generator
-    from tfi2i.train import evaluate_generator, open_data
+    from tfi2i.data.open import open_data
+    from tfi2i.train import evaluate_generator
 
     workdir = Path(workdir)
     try:

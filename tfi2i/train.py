@@ -139,72 +139,6 @@ def _setup_logging():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
-# ------------------------------------------------------------------ data
-def open_data(cfg):
-    """Returns (train_source, eval_source, data_cfg) for a config; the demo set when no path is given.
-
-    ``data.task="paired"``: paired sources (side-by-side files, ``A/`` + ``B/``
-    folders, or ``tfds:cityscapes``). ``superres4x`` / ``inpainting``: single
-    images (a folder of images, or a ``tfds:`` image data set); the pipeline
-    makes x from them. ``data.path`` empty: the embedded demo set (its pairs,
-    or for the derived tasks its photos as single images). ``data.num_train``
-    > 0 keeps that many training examples (`tfi2i.data.sources.Subset`, seed
-    0; all when the split holds no more). Evaluation uses ``data.eval_path``,
-    else the split ``data.eval_split`` names: ``auto``: the ``val/`` folder or
-    the TFDS ``validation`` split, else ``test``; ``test``: ``test``, else
-    ``val/`` (``validation``); ``val``: only ``val/`` (``validation``). With
-    none of them - with a warning - the training examples.
-    """
-    from tfi2i.data import degrade, demo, sources, tfds_sources
-    from tfi2i.data.images import DataError
-
-    data_cfg = cfg.data
-    degrade.check_task(data_cfg)
-    single = data_cfg.task in degrade.DERIVED_TASKS
-    path = data_cfg.path
-    if not path:
-        path = str(demo.ensure_demo(size=data_cfg.crop_size, photos_only=single))
-        log.info("no --data given: using the embedded demo data set%s at %s", " (photos only)" if single else "", path)
-        data_cfg = dataclasses.replace(data_cfg, path=path)
-    order = {"auto": ("val", "test"), "test": ("test", "val"), "val": ("val",)}[data_cfg.eval_split]  # checked by DataConfig
-
-    def open_(p):
-        if tfds_sources.is_tfds_path(p):
-            return tfds_sources.open_tfds(p, data_cfg)
-        if single:
-            return sources.SingleImages(p, validate=data_cfg.validate)
-        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate)
-
-    if tfds_sources.is_tfds_path(path):
-        train = open_(path)
-        tfds_order = tuple("validation" if s == "val" else s for s in order)
-        default_eval = None if data_cfg.eval_path else tfds_sources.eval_path(path, data_cfg, tfds_order)
-    else:
-        splits = sources.find_splits(path)
-        train = open_(splits["train"])
-        default_eval = next((splits[s] for s in order if s in splits), None)
-        if not data_cfg.eval_path and default_eval is not None and order[0] not in splits:
-            log.info("%s has no %s/ split: evaluating on %s", path, order[0], default_eval)
-    if data_cfg.num_train:
-        if data_cfg.num_train >= len(train):
-            log.info("data.num_train=%d: the training split holds %d examples, training on all of them",
-                     data_cfg.num_train, len(train))
-        else:
-            train = sources.Subset(train, data_cfg.num_train, seed=0)
-            log.info("data.num_train=%d: training on %s", data_cfg.num_train, train.describe())
-    if data_cfg.eval_path:
-        evaluation = open_(data_cfg.eval_path)
-    elif default_eval:
-        evaluation = open_(str(default_eval))
-    elif data_cfg.eval_split == "val":
-        raise DataError(f"data.eval_split=val: {path} has no {'validation' if tfds_sources.is_tfds_path(path) else 'val/'} "
-                        "split; set data.eval_split=auto or test, or data.eval_path")
-    else:
-        log.warning("%s has no val/ or test/ split: evaluating on the training data (set data.eval_path)", path)
-        evaluation = train
-    return train, evaluation, data_cfg
-
-
 # ------------------------------------------------------------------ training
 def total_steps(cfg, spe):
     if cfg.train.steps:
@@ -369,6 +303,8 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
     run_dir, workdir = workdir, worker_dir(workdir, strategy)
     cfg = prepare_workdir(workdir, cfg, resume)
     configure_runtime(cfg)
+    from tfi2i.data.open import open_data
+
     train_src, eval_src, data_cfg = open_data(cfg)
     cfg = dataclasses.replace(cfg, data=data_cfg)
     global_batch = data_cfg.batch_size

@@ -13,7 +13,7 @@ from tfi2i.config import Config, ConfigError, DataConfig, replace
 from tfi2i.data import augment, degrade, images, pipeline
 from tfi2i.data.images import DataError
 from tfi2i.data.sources import SideBySide, SingleImages
-from tfi2i.train import open_data
+from tfi2i.data.open import open_data
 
 
 @pytest.fixture(autouse=True)

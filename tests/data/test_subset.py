@@ -12,7 +12,7 @@ from tfi2i import config as C
 from tfi2i.data import pipeline
 from tfi2i.data.images import DataError
 from tfi2i.data.sources import SideBySide, SingleImages, Subset, TwoFolders
-from tfi2i.train import open_data
+from tfi2i.data.open import open_data
 
 from tests.data.test_sources import make_side_by_side, rgb, write
 

@@ -13,7 +13,7 @@ from tfi2i.data import pipeline, tfds_sources
 from tfi2i.data.images import DataError
 from tfi2i.data.tfds_sources import TfdsCityscapes, TfdsImages, TfdsPath, label_colors, parse_tfds_path
 from tfi2i.metrics.cityscapes import LABEL_COLORS
-from tfi2i.train import open_data
+from tfi2i.data.open import open_data
 
 
 def take(ds, k):

@@ -72,7 +72,7 @@ Paper <-> code map
 * Eq. 2, ``L_L1 = E ||y - G(x, z)||_1`` -> ``tfi2i.losses.l1_loss`` (term
   ``l1``).
 * Eq. 3, ``L_rec = E ||x - G(G(x, z), z')||_1``, "the same generator is used
-  twice" -> ``ModifiedPix2Pix.generator_terms``: ``self.generator(y_fake,
+  twice" -> ``ModifiedPix2Pix.generator_terms``: ``self.generator({"x": y_fake},
   training=True)`` on the tape, no stop-gradient (both applications get the
   gradient), its own dropout mask (z') -> ``reconstruction_loss`` (term
   ``rec``).
@@ -94,7 +94,7 @@ Paper <-> code map
   100 + 100 epochs, batch 1.
 * Sec. 4.1 metrics: "per pixel accuracy" = MSE of pixel values, PSNR, SSIM,
   each averaged over the generated test images -> ``data.eval_split = test``;
-  ``eval.json`` keys ``mse``, ``psnr``, ``ssim`` (`tfi2i.train.evaluate_generator`).
+  ``eval.json`` keys ``mse``, ``psnr``, ``ssim`` (`tfi2i.model_eval.evaluate_model`).
 * Sec. 4.2 / Fig. 2 ablation -> ``--variant``.
 
 Deviations and choices
@@ -141,8 +141,7 @@ from __future__ import annotations
 
 from tfi2i import train
 from tfi2i.config import Config, DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, TrainConfig, replace
-from tfi2i.modified_pix2pix import VARIANTS, ModifiedPix2Pix, variant_weights
-from tfi2i.networks import build_discriminator, build_generator
+from tfi2i.modified_pix2pix import VARIANTS, build, variant_weights  # noqa: F401  (build: the run builder)
 
 TASKS = ("day2night", "facades")
 #: Sec. 4 Training Details: training images per task (facades: the whole release split) -> data.num_train.
@@ -157,6 +156,7 @@ def config(task: str = "day2night", variant: str = "modified") -> Config:
     day2night = task == "day2night"
     return Config(
         name=f"modified_pix2pix_{task}" + ("" if variant == "modified" else f"_{variant}"),
+        builder="tfi2i.modified_pix2pix:build",  # the model module (tfi2i/modified_pix2pix.py)
         data=DataConfig(
             # night2day release: night (A) left, day (B) right; facades: photo (A) left, labels (B) right
             direction="BtoA",
@@ -199,15 +199,6 @@ def smoke_config(task: str = "day2night", variant: str = "modified") -> Config:
     )
 
 
-def build(cfg: Config) -> ModifiedPix2Pix:
-    """G, D and the Modified Pix2Pix objective (pix2pix's when ``loss.weights.rec`` is 0) from a config."""
-    if cfg.generator.input_channels != cfg.generator.output_channels:
-        raise ValueError("the reconstruction G(G(x)) needs generator.input_channels == generator.output_channels")
-    generator = build_generator(cfg.generator)
-    discriminator = build_discriminator(cfg.discriminator, cfg.generator.input_channels + cfg.generator.output_channels)
-    return ModifiedPix2Pix(generator, discriminator, cfg.loss.weights, gan_mode=cfg.loss.gan_mode, name=cfg.name)
-
-
 # ------------------------------------------------------------------ command line
 def add_arguments(parser):
     """The recipe's flags: ``--task`` and ``--variant``."""
@@ -219,7 +210,7 @@ def add_arguments(parser):
 
 def main(argv=None):
     """``train.main`` with ``--task`` and ``--variant``."""
-    return train.main(lambda args: config(args.task, args.variant), build, argv=argv, description=__doc__,
+    return train.main(lambda args: config(args.task, args.variant), argv=argv, description=__doc__,
                       demo_config_fn=demo_config, add_arguments=add_arguments)
 
 

@@ -74,9 +74,11 @@ Paper <-> code map
   ``d_low_real`` / ``d_low_fake``.
 * Eq. 8, perceptual loss over "all the ReLU activation layers of the
   conditional discriminator", each divided by ``C_l H_l W_l``, weighted by
-  ``beta_l`` -> ``tfi2i.pan.perceptual_loss`` on the LeakyReLU outputs of
-  every ``D_high[k]`` (``return_features=True``), ``loss.feature_weights``
-  (one beta per layer), term ``perceptual``.
+  ``beta_l`` -> ``tfi2i.pan.perceptual_loss`` (the shared
+  ``tfi2i.losses.feature_matching_loss`` with squared distance) on the
+  LeakyReLU outputs of every ``D_high[k]`` (the ``features`` each D returns
+  beside its logits), ``loss.feature_weights`` (one beta per layer), term
+  ``perceptual``.
 * Eq. 9, ``L_pix = E ||G(x) - y||_1`` -> ``losses.l1_loss`` (term ``l1``).
 * Eq. 10, alpha_1..4 = 1, 5, 1, 100 -> ``loss.weights`` ``g_high = 1``,
   ``g_low = 5``, ``perceptual = 1``, ``l1 = 100``.
@@ -147,14 +149,10 @@ from tfi2i import train
 from tfi2i.config import (
     Config, DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, TrainConfig, replace,
 )
-from tfi2i.context_encoder import CONTEXT_ENCODER_WEIGHTS, ContextEncoder
-from tfi2i.gan import PairedGAN
-from tfi2i.networks import build_discriminator, build_generator
-from tfi2i.pan import PAN
+from tfi2i.context_encoder import CONTEXT_ENCODER_WEIGHTS
+from tfi2i.pan import LEVELS, build  # noqa: F401  (build: the run builder, recorded in config.json)
 
 log = logging.getLogger("tfi2i")
-
-LEVELS = 3  # "three levels for each are enough"
 
 #: Eq. 10 alpha = (1, 5, 1, 100) and pix2pix's halved D objective.
 PAN_WEIGHTS = {
@@ -211,6 +209,7 @@ def config(variant="complete", task="cityscapes") -> Config:
     epochs = {"cityscapes": (100, 100), "superres4x": (1, 1), "inpainting": (5, 0)}[task]
     return Config(
         name=base + ("" if variant == "complete" else f"_{variant}"),
+        builder="tfi2i.pan:build",  # the model module (tfi2i/pan.py)
         data=data,
         generator=GeneratorConfig(name="unet_256", ngf=64, norm="instance", dropout=0.5),  # "instance normalization for generators"
         discriminator=DiscriminatorConfig(ndf=64, n_layers=3, norm="instance", conditional=conditional),  # 70x70 PatchGAN
@@ -247,38 +246,6 @@ def smoke_config(variant="complete", task="cityscapes") -> Config:
         loss={"feature_weights": [1.0, 1.0]},
         train={"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
     )
-
-
-def build(cfg: Config) -> PairedGAN:
-    """G, the discriminators and the objective from a config (the baselines when the weights are theirs)."""
-    generator = build_generator(cfg.generator)
-    cx, cy = cfg.generator.input_channels, cfg.generator.output_channels
-    if "l2_hole" in cfg.loss.weights:  # Context Encoder: same networks, unconditional D on the output
-        d = build_discriminator(cfg.discriminator, cy)
-        return ContextEncoder(generator, d, cfg.loss.weights, gan_mode=cfg.loss.gan_mode, name=cfg.name)
-    if "g_gan" in cfg.loss.weights:  # the pix2pix variant: same networks, plain objective
-        d = build_discriminator(cfg.discriminator, cx + cy if cfg.discriminator.conditional else cy)
-        return PairedGAN(generator, d, cfg.loss.weights, gan_mode=cfg.loss.gan_mode,
-                         conditional=cfg.discriminator.conditional, name=cfg.name)
-    betas = list(cfg.loss.feature_weights) or [1.0] * (cfg.discriminator.n_layers + 1)
-    if len(betas) != cfg.discriminator.n_layers + 1:
-        raise ValueError(
-            f"loss.feature_weights has {len(betas)} betas; the PatchGAN with n_layers={cfg.discriminator.n_layers} "
-            f"has {cfg.discriminator.n_layers + 1} LeakyReLU layers"
-        )
-    coarsest, smallest = cfg.data.crop_size // 2**LEVELS, 3 * 2**cfg.discriminator.n_layers
-    if coarsest < smallest:
-        raise ValueError(
-            f"data.crop_size={cfg.data.crop_size} is too small for PAN: the coarsest pyramid level p_{LEVELS} is "
-            f"{coarsest}x{coarsest}, and a PatchGAN with discriminator.n_layers={cfg.discriminator.n_layers} needs "
-            f">= {smallest}x{smallest}; use data.crop_size >= {smallest * 2**LEVELS} or fewer discriminator layers"
-        )
-    high_in = cx + cy if cfg.discriminator.conditional else cy
-    d_high = [build_discriminator(cfg.discriminator, high_in, return_features=True, name=f"D_high_{k}")
-              for k in range(LEVELS)]
-    d_low = [build_discriminator(cfg.discriminator, cy, name=f"D_low_{k}") for k in range(LEVELS)]
-    return PAN(generator, d_high, d_low, cfg.loss.weights, betas, conditional=cfg.discriminator.conditional,
-               gan_mode=cfg.loss.gan_mode, name=cfg.name)
 
 
 # ---------------------------------------------------------------- command line
@@ -329,7 +296,7 @@ def _default_set5():
 
 def main(argv=None):
     """``train.main`` with ``--task`` and ``--variant``."""
-    return train.main(lambda args: config(args.variant, args.task), build, argv=argv, description=__doc__,
+    return train.main(lambda args: config(args.variant, args.task), argv=argv, description=__doc__,
                       demo_config_fn=demo_config, add_arguments=add_arguments, after_fit=_after_fit)
 
 

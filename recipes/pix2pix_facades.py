@@ -55,14 +55,14 @@ Deviations and choices
 
 from tfi2i import train
 from tfi2i.config import Config, DataConfig, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, TrainConfig, replace
-from tfi2i.gan import PairedGAN
-from tfi2i.networks import build_discriminator, build_generator
+from tfi2i.pix2pix import build  # noqa: F401  (the run builder, recorded in config.json)
 
 
 def config() -> Config:
     """pix2pix, facades labels -> photo, the paper's settings."""
     return Config(
         name="pix2pix_facades",
+        builder="tfi2i.pix2pix:build",  # the model module (tfi2i/pix2pix.py)
         data=DataConfig(
             direction="BtoA",  # facades release: photo (A) left, labels (B) right
             load_size=286,  # Appendix 6.2: "resizing the 256x256 input images to 286x286"
@@ -103,12 +103,5 @@ def smoke_config() -> Config:
     )
 
 
-def build(cfg: Config) -> PairedGAN:
-    """G, D and the pix2pix objective from a config."""
-    generator = build_generator(cfg.generator)
-    discriminator = build_discriminator(cfg.discriminator, cfg.generator.input_channels + cfg.generator.output_channels)
-    return PairedGAN(generator, discriminator, cfg.loss.weights, gan_mode=cfg.loss.gan_mode, name=cfg.name)
-
-
 if __name__ == "__main__":
-    raise SystemExit(train.main(config, build, description=__doc__, demo_config_fn=demo_config))
+    raise SystemExit(train.main(config, description=__doc__, demo_config_fn=demo_config))

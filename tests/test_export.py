@@ -39,10 +39,10 @@ def run_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def generator(run_dir):
-    from tfi2i.runs import load_generator
+def model(run_dir):
+    from tfi2i.runs import load_model
 
-    return load_generator(run_dir)[1]
+    return load_model(run_dir).model
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +57,13 @@ def loaded(version_dir):
     return tf.saved_model.load(str(version_dir))
 
 
-def reference(generator, x, multiple=64):
+def reference(model, x, multiple=64):
     """Pad (reflect; edge where the axis is too short) + G(training=False) + crop, done directly."""
     h, w = x.shape[1:3]
     ph, pw = -h % multiple, -w % multiple
     x = np.pad(x, [(0, 0), (0, ph), (0, 0), (0, 0)], mode="reflect" if ph < h else "edge")
     x = np.pad(x, [(0, 0), (0, 0), (0, pw), (0, 0)], mode="reflect" if pw < w else "edge")
-    return generator(x, training=False).numpy()[:, :h, :w]
+    return model.generator({"x": x}, training=False)["y"].numpy()[:, :h, :w]
 
 
 def smooth_image(h, w, seed=0):
@@ -104,7 +104,7 @@ def test_versions_increase_and_metadata_is_recorded(run_dir, tmp_path):
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp-") and p.name != ".tmp-stale"]
 
 
-def test_failed_export_leaves_no_version(generator, tmp_path, monkeypatch):
+def test_failed_export_leaves_no_version(model, tmp_path, monkeypatch):
     import keras
 
     def half_write(self, filepath, *args, **kwargs):
@@ -115,7 +115,7 @@ def test_failed_export_leaves_no_version(generator, tmp_path, monkeypatch):
     monkeypatch.setattr(archive_class, "write_out", half_write)
     root = tmp_path / "export"
     with pytest.raises(RuntimeError, match="disk full"):
-        export.export_generator(generator, root, 64)
+        export.export_model(model, root)
     assert export.list_versions(root) == []
     assert list(root.iterdir()) == []  # the temporary folder is removed too
     with pytest.raises(export.ExportError):
@@ -126,13 +126,13 @@ def test_failed_export_leaves_no_version(generator, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("shape", [(2, 64, 64, 3), (1, 37, 70, 3), (1, 5, 3, 3)], ids=["multiple", "odd", "tiny"])
-def test_serving_default_equals_generator(loaded, generator, shape):
+def test_serving_default_equals_generator(loaded, model, shape):
     import tensorflow as tf
 
     x = np.random.default_rng(1).uniform(-1, 1, shape).astype(np.float32)
     y = loaded.signatures["serving_default"](x=tf.constant(x))["y"].numpy()
     assert y.shape == shape and y.dtype == np.float32
-    np.testing.assert_allclose(y, reference(generator, x), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(y, reference(model, x), atol=1e-5, rtol=0)
 
 
 def test_bytes_signature_matches_float_path(loaded, tmp_path):

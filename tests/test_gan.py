@@ -56,12 +56,12 @@ def test_d_loss_uses_detached_fake_and_g_loss_leaves_d_alone():
     gan = tiny_gan(norm="instance", dropout=0.0)
     data = batch()
     with tf.GradientTape() as tape:
-        y_fake = gan.generator(data["x"], training=True)
+        y_fake = gan.generator({"x": data["x"]}, training=True)["y"]
         total, _ = gan.weighted_sum(gan.generator_terms(data, y_fake))
     grads = tape.gradient(total, gan.generator.trainable_variables)
     assert all(g is not None for g in grads)  # G's objective reaches every G weight (through D for g_gan)
     with tf.GradientTape() as tape:
-        y_fake = gan.generator(data["x"], training=True)
+        y_fake = gan.generator({"x": data["x"]}, training=True)["y"]
         d_total, _ = gan.weighted_sum(gan.discriminator_terms(data, tf.stop_gradient(y_fake)))
     assert all(g is None for g in tape.gradient(d_total, gan.generator.trainable_variables))
 
@@ -97,7 +97,7 @@ def test_mixed_precision_wraps_both_optimizers():
         assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
         assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
         assert gan.generator.get_layer("down2").compute_dtype == "float16"
-        out = gan.generator(batch()["x"])
+        out = gan.generator({"x": batch()["x"]})["y"]
         assert out.dtype == tf.float32  # float32 outputs
         logs = tf.function(gan.train_step)(batch())
         assert all(np.isfinite(float(v)) for v in logs.values())
@@ -143,4 +143,4 @@ def test_mixed_precision_changes_results_only_by_float16_noise():
         keras.mixed_precision.set_dtype_policy("float32")
     g32 = tiny_gan(dropout=0.0).generator
     g16.set_weights(g32.get_weights())
-    assert float(tf.reduce_max(tf.abs(g16(x) - g32(x)))) < 2e-2
+    assert float(tf.reduce_max(tf.abs(g16({"x": x})["y"] - g32({"x": x})["y"]))) < 2e-2

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfi2i import config as C
 from tfi2i import train
+from tfi2i.data.open import open_data
 from tfi2i.data.sources import SideBySide, Subset
 from tfi2i.modified_pix2pix import PAPER_WEIGHTS, VARIANTS, ModifiedPix2Pix, reconstruction_loss, variant_weights
 
@@ -44,9 +45,9 @@ def toy_gan(weights=PAPER_WEIGHTS, w0=0.5, generator=None):
     """G(x) = w x (or `generator`); D = a zero 1x1 conv on concat(x, y): logits 0, so each adversarial term is log 2."""
     if generator is None:
         x_in = keras.Input((None, None, 3))
-        generator = keras.Model(x_in, Scale(w0)(x_in))
+        generator = keras.Model({"x": x_in}, {"y": Scale(w0)(x_in)})
     d_in = keras.Input((None, None, 6))
-    d = keras.Model(d_in, keras.layers.Conv2D(1, 1, kernel_initializer="zeros", bias_initializer="zeros")(d_in))
+    d = keras.Model(d_in, ([d_in], keras.layers.Conv2D(1, 1, kernel_initializer="zeros", bias_initializer="zeros")(d_in)))
     return ModifiedPix2Pix(generator, d, weights)
 
 
@@ -57,14 +58,14 @@ def scalar_w(gan):
 def test_terms_and_eq6_total_by_hand():
     gan = toy_gan()
     batch = {"x": X, "y": Y}
-    terms = gan.generator_terms(batch, gan.generator(X))
+    terms = gan.generator_terms(batch, gan.generator({"x": X})["y"])
     assert set(terms) == {"g_gan", "l1", "rec"}
     np.testing.assert_allclose(terms["g_gan"], [LN2], rtol=1e-6)  # -log sigmoid(0)
     np.testing.assert_allclose(terms["l1"], [0.5 * MEAN_ABS_X], rtol=1e-6)  # |0 - 0.5 x|
     np.testing.assert_allclose(terms["rec"], [0.75 * MEAN_ABS_X], rtol=1e-6)  # |x - 0.5 (0.5 x)|
     total, _ = gan.weighted_sum(terms)  # Eq. 6: 1 * L_adv + 1 * L_L1 + 10 * L_rec
     np.testing.assert_allclose(total, LN2 + 0.5 * MEAN_ABS_X + 10 * 0.75 * MEAN_ABS_X, rtol=1e-6)
-    d_terms = gan.discriminator_terms(batch, gan.generator(X))  # Eq. 5, unhalved
+    d_terms = gan.discriminator_terms(batch, gan.generator({"x": X})["y"])  # Eq. 5, unhalved
     np.testing.assert_allclose([d_terms["d_real"][0], d_terms["d_fake"][0]], [LN2, LN2], rtol=1e-6)
     np.testing.assert_allclose(gan.weighted_sum(d_terms)[0], 2 * LN2, rtol=1e-6)
 
@@ -80,7 +81,7 @@ def test_rec_gradient_reaches_g_through_both_applications():
     gan = toy_gan()
     w = scalar_w(gan)
     with tf.GradientTape(persistent=True) as tape:
-        y_fake = gan.generator(X, training=True)
+        y_fake = gan.generator({"x": X}, training=True)["y"]
         both = gan.generator_terms({"x": X, "y": Y}, y_fake)["rec"]
         outer_only = gan.generator_terms({"x": X, "y": Y}, tf.stop_gradient(y_fake))["rec"]
     np.testing.assert_allclose(tape.gradient(both, w), -2 * 0.5 * MEAN_ABS_X, rtol=1e-6)
@@ -101,12 +102,12 @@ def test_two_applications_use_different_dropout_noise():
     # G = Dropout(0.5) alone: kept values are doubled. With independent masks z, z' an element of G(G(1)) is 4 with
     # probability 1/4, else 0: E|1 - G(G(1))| = 1/4 * 3 + 3/4 * 1 = 1.5. With one shared mask it would be 1/2 * 3 + 1/2 * 1 = 2.
     x_in = keras.Input((None, None, 3))
-    gan = toy_gan(generator=keras.Model(x_in, keras.layers.Dropout(0.5, seed=1)(x_in)))
+    gan = toy_gan(generator=keras.Model({"x": x_in}, {"y": keras.layers.Dropout(0.5, seed=1)(x_in)}))
     x = tf.ones([1, 64, 64, 3])
 
     @tf.function  # as in the training step
     def rec():
-        return gan.generator_terms({"x": x, "y": x}, gan.generator(x, training=True))["rec"]
+        return gan.generator_terms({"x": x, "y": x}, gan.generator({"x": x}, training=True)["y"])["rec"]
 
     values = [float(rec()[0]) for _ in range(3)]
     for v in values:
@@ -134,7 +135,7 @@ def test_each_variant_has_exactly_its_terms_and_weights(variant):
     x = tf.random.stateless_uniform([1, 64, 64, 3], seed=[0, 1], minval=-1, maxval=1)
     calls = []
     gan.generator.call = (lambda orig: lambda *a, **k: (calls.append(1), orig(*a, **k))[1])(gan.generator.call)
-    got = gan.generator_terms({"x": x, "y": x}, gan.generator(x, training=True))
+    got = gan.generator_terms({"x": x, "y": x}, gan.generator({"x": x}, training=True)["y"])
     assert set(got) == terms
     assert len(calls) == (2 if "rec" in terms else 1)  # G(x), plus G(G(x)) only when rec is on
     assert set(gan.discriminator_terms({"x": x, "y": x}, x)) == {"d_real", "d_fake"}

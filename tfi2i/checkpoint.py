@@ -52,6 +52,17 @@ class TrainingState:
         return None
 
 
+def model_objects(model):
+    """The trackables a checkpoint stores for a `PairedGAN`: ``generator`` and ``discriminator``.
+
+    One discriminator is stored as itself, several as ``d0, d1, ...`` under
+    ``discriminator`` (so pix2pix checkpoints keep the layout they always had).
+    """
+    discs = list(model.discriminators)
+    discriminator = discs[0] if len(discs) == 1 else tf.train.Checkpoint(**{f"d{i}": d for i, d in enumerate(discs)})
+    return {"generator": model.generator, "discriminator": discriminator}
+
+
 def _seed_states(objects):
     """The state variables of Keras `SeedGenerator`s (dropout RNGs) inside the given models.
 

@@ -49,7 +49,42 @@ class DataConfig:
     folder (TFDS: `validation`), else `test/`; `test` the `test/` folder, else
     `val/`; `val` the `val/` folder only (an error when there is none).
     Without either split the training examples are evaluated, with a warning.
+
+    Sizes: `load_size` and `crop_size` are an int (square) or a (height,
+    width) pair (`crop_hw`, `load_hw` give the pair). `resize_or_crop`
+    follows pix2pixHD's `--resize_or_crop` (`tfi2i.data.augment`):
+    `resize_and_crop` (pix2pix, the default) resizes to `load_size` and
+    randomly crops `crop_size` (evaluation: resized to `crop_size`);
+    `scale_width` resizes to the width of `load_size` keeping the aspect
+    ratio (no crop); `scale_width_and_crop` then randomly crops `crop_size`
+    (evaluation: the centre crop); `none` rounds height and width to the
+    nearest multiple of `size_multiple`. All modes flip at training time when
+    `flip`.
+
+    Kinds: `x_kind` / `y_kind` are `rgb` (float32 `[H, W, 3]` in [-1, 1],
+    bicubic) or `labels` (1-channel 8/16-bit id PNGs read exactly, nearest
+    neighbour only, int32 `[H, W, 1]` ids in `[0, num_classes)`; the model
+    one-hot encodes them). `instances` names a sub-folder of the two-folder
+    layout holding instance-id maps (nearest only); the batch then holds
+    `instances`, pix2pixHD's boundary map, float32 `[H, W, 1]` in {0, 1}.
     """
+
+    #: The fields holding an int or a (height, width) pair (`--set` parses "H,W").
+    SIZE_FIELDS = ("load_size", "crop_size")
+    #: Valid `resize_or_crop` values.
+    RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none")
+    #: Valid `x_kind` / `y_kind` values.
+    KINDS = ("rgb", "labels")
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        """`crop_size` as (height, width)."""
+        return _hw(self.crop_size)
+
+    @property
+    def load_hw(self) -> tuple[int, int]:
+        """`load_size` as (height, width) (`(0, 0)` for `load_size=0`)."""
+        return _hw(self.load_size)
 
     path: str = ""
     layout: str = "auto"  # auto | side_by_side | two_folders
@@ -57,8 +92,14 @@ class DataConfig:
     eval_path: str = ""  # empty: the split eval_split names (<path>/val, <path>/test), else the training pairs
     eval_split: str = "auto"  # auto: val/ else test/ | test: test/ else val/ | val: val/ only (when eval_path is empty)
     num_train: int = 0  # 0: every training example; N > 0: N of them, drawn once with seed 0 (see above)
-    load_size: int = 286
-    crop_size: int = 256
+    load_size: int | tuple[int, int] = 286  # int: square; (height, width); `--set data.load_size=286,572`
+    crop_size: int | tuple[int, int] = 256  # int: square; (height, width); `--set data.crop_size=512,1024`
+    resize_or_crop: str = "resize_and_crop"  # resize_and_crop | scale_width | scale_width_and_crop | none (pix2pixHD)
+    size_multiple: int = 16  # resize_or_crop=none: sizes rounded to a multiple of this (pix2pixHD 2**n_downsample)
+    x_kind: str = "rgb"  # rgb | labels (class ids in [0, num_classes), int32 [H, W, 1] in the batch)
+    y_kind: str = "rgb"  # rgb | labels
+    num_classes: int = 0  # classes of a labels side; ids outside [0, num_classes) stop the run
+    instances: str = ""  # two-folder layout: sub-folder of instance-id PNGs (e.g. inst); batch key `instances` (edges)
     flip: bool = True
     batch_size: int = 1
     pyramid_levels: int = 0  # > 0 adds per-level resized x/y (PAN, MSG U-Net)
@@ -77,6 +118,36 @@ class DataConfig:
         if isinstance(self.num_train, bool) or not isinstance(self.num_train, int) or self.num_train < 0:
             raise ConfigError(f"data.num_train must be an integer >= 0 (0: every training example), "
                               f"got {self.num_train!r}")
+        for name in self.SIZE_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):  # from JSON
+                value = tuple(value)
+                object.__setattr__(self, name, value)
+            ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+                isinstance(value, tuple) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+            if not ok:
+                raise ConfigError(f"data.{name} must be an int >= 0 (square) or a (height, width) pair of ints >= 1, "
+                                  f"e.g. --set data.{name}=512,1024; got {value!r}")
+        if self.resize_or_crop not in self.RESIZE_OR_CROP:
+            raise ConfigError(f"data.resize_or_crop must be one of {', '.join(self.RESIZE_OR_CROP)}, "
+                              f"got {self.resize_or_crop!r}")
+        if isinstance(self.size_multiple, bool) or not isinstance(self.size_multiple, int) or self.size_multiple < 1:
+            raise ConfigError(f"data.size_multiple must be an integer >= 1, got {self.size_multiple!r}")
+        for name in ("x_kind", "y_kind"):
+            if getattr(self, name) not in self.KINDS:
+                raise ConfigError(f"data.{name} must be one of {', '.join(self.KINDS)}, got {getattr(self, name)!r}")
+        # cross-field rules (a labels side needs num_classes, load_size=0 needs resize_and_crop) are checked
+        # where the data is opened (tfi2i.data.pipeline.check_config), so that `--set` order does not matter
+        if self.num_classes < 0:
+            raise ConfigError(f"data.num_classes must be >= 0, got {self.num_classes}")
+
+
+def _hw(size) -> tuple[int, int]:
+    """An int (square) or a (height, width) pair -> (height, width)."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +208,26 @@ class TrainConfig:
     export_at_end: bool = True  # SavedModel for TF Serving in <workdir>/export/<version>
 
 
+#: The run builder of a config that names none (and of run directories written before builders were recorded).
+DEFAULT_BUILDER = "tfi2i.pix2pix:build"
+#: config.json's key for the config's own type (a recipe may extend `Config` with sections of its own).
+CONFIG_TYPE_KEY = "config_type"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """A run's whole configuration.
+
+    ``builder`` names the function that builds the run's model from it,
+    ``"module:function"`` inside the ``tfi2i`` package (each paper's model
+    module, e.g. ``tfi2i.pan:build``), so any run directory can be rebuilt
+    from its ``config.json`` alone (`tfi2i.runs.load_model`). A paper that
+    needs settings of its own subclasses `Config` (in its model module) with
+    extra sections; ``config.json`` records that type too.
+    """
+
     name: str = "pix2pix"
+    builder: str = DEFAULT_BUILDER
     data: DataConfig = DataConfig()
     generator: GeneratorConfig = GeneratorConfig()
     discriminator: DiscriminatorConfig = DiscriminatorConfig()
@@ -153,12 +241,50 @@ def to_dict(cfg) -> dict:
 
 
 def to_json(cfg) -> str:
-    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+    """The config as JSON, with its type under ``config_type`` (read back by `load`)."""
+    return json.dumps({**to_dict(cfg), CONFIG_TYPE_KEY: qualified_name(type(cfg))}, indent=2, sort_keys=True)
+
+
+def qualified_name(obj) -> str:
+    """``"module:qualname"`` of a class or function."""
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def import_name(name: str, what: str = "name"):
+    """The object ``"module:attr"`` names; only modules inside the ``tfi2i`` package are imported.
+
+    A run's ``config.json`` names its builder and config type this way; the
+    restriction keeps a config file from importing arbitrary code.
+    """
+    import importlib
+
+    module, _, attr = str(name).partition(":")
+    if not attr or not (module == "tfi2i" or module.startswith("tfi2i.")):
+        raise ConfigError(f"{what} {name!r} must be 'module:name' inside the tfi2i package, e.g. {DEFAULT_BUILDER!r}")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{what} {name!r} cannot be imported: {exc}") from None
+    return obj
+
+
+def load(values: dict):
+    """A config from a parsed ``config.json``: its recorded type (default `Config`), unknown keys are errors."""
+    values = dict(values)
+    type_name = values.pop(CONFIG_TYPE_KEY, qualified_name(Config))
+    cls = import_name(type_name, "config type")
+    if not (isinstance(cls, type) and issubclass(cls, Config)):
+        raise ConfigError(f"config type {type_name!r} is not a subclass of tfi2i.config.Config")
+    return from_dict(cls, values)
 
 
 def from_dict(cls, values: dict):
     """Builds dataclass `cls` from a (possibly partial) nested dict; unknown keys are errors."""
     kwargs = {}
+    if isinstance(cls, type) and issubclass(cls, Config):
+        values = {k: v for k, v in values.items() if k != CONFIG_TYPE_KEY}  # `load` reads it to choose `cls`
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
@@ -197,6 +323,20 @@ def _coerce(text: str, current: Any, key: str) -> Any:
     raise ConfigError(f"--set {key}: fields of type {kind.__name__} cannot be set from the command line")
 
 
+def _coerce_size(text: str, key: str):
+    """`--set` value of a size field: "256" -> 256 (square), "512,1024" (or "(512, 1024)") -> (512, 1024), (H, W)."""
+    items = [t.strip() for t in text.strip().strip("()[] ").split(",") if t.strip()]
+    try:
+        values = [int(t) for t in items]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return tuple(values)
+    raise ConfigError(f"--set {key}={text}: expected an int (a square size) or HEIGHT,WIDTH (e.g. {key}=512,1024)")
+
+
 def override(cfg, assignments) -> Any:
     """Applies `a.b.c=value` assignments to a frozen dataclass tree, returning a new one."""
     for item in assignments:
@@ -218,6 +358,8 @@ def _set(node, parts, text, full_key):
             return dataclasses.replace(node, **{head: _set(current, rest, text, full_key)})
         if dataclasses.is_dataclass(current) or isinstance(current, dict):
             raise ConfigError(f"'{full_key}' is a group; set one of its fields, e.g. {full_key}.<field>=...")
+        if head in getattr(type(node), "SIZE_FIELDS", ()):
+            return dataclasses.replace(node, **{head: _coerce_size(text, full_key)})
         return dataclasses.replace(node, **{head: _coerce(text, current, full_key)})
     if isinstance(node, dict):
         if head not in node:
@@ -246,6 +388,6 @@ def replace(cfg, **sections):
 
 
 __all__ = [
-    "Config", "ConfigError", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
+    "Config", "ConfigError", "CONFIG_TYPE_KEY", "DEFAULT_BUILDER", "import_name", "load", "qualified_name", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
     "OptimConfig", "TrainConfig", "override", "replace", "to_dict", "to_json", "from_dict",
 ]

@@ -14,7 +14,7 @@ PatchGAN, with the Context Encoder objective:
 """
 
 from tfi2i import losses
-from tfi2i.gan import PairedGAN
+from tfi2i.gan import PairedGAN, outputs_of
 
 #: Pathak et al. Section 3.3: lambda_rec = 0.999, lambda_adv = 0.001; D terms unhalved (their code sums them).
 CONTEXT_ENCODER_WEIGHTS = {"l2_hole": 0.999, "g_gan": 0.001, "d_real": 1.0, "d_fake": 1.0}
@@ -28,9 +28,10 @@ class ContextEncoder(PairedGAN):
         super().__init__(generator, discriminator, loss_weights or CONTEXT_ENCODER_WEIGHTS, gan_mode=gan_mode, **kwargs)
 
     def generator_terms(self, batch, y_fake, training=True):
+        y_fake = outputs_of(y_fake)["y"]
         if "mask" not in batch:
             raise ValueError("ContextEncoder needs batch['mask'] (1 inside the hole): use data.task=inpainting")
         terms = {"l2_hole": losses.masked_l2_loss(batch["y"], y_fake, batch["mask"])}
         if self.active("g_gan"):
-            terms["g_gan"] = losses.g_adversarial_loss(self.discriminate(batch["x"], y_fake, training), self.gan_mode)
+            terms["g_gan"] = losses.g_adversarial_loss(self.discriminate(batch, y_fake, training), self.gan_mode)
         return terms

@@ -35,6 +35,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from tfi2i.metrics.accumulator import DEFAULT_METRICS, EvaluationError, MetricAccumulator, _check_metric_names, _list_names
 from tfi2i.metrics.image import METRICS, Metric
 
 #: Report columns produced by options rather than --metrics: the FCN score
@@ -66,15 +67,6 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_METRICS = ("l1", "mse", "psnr", "ssim")
-
-#: How many offending file names an error message lists before "... and N more".
-_MAX_NAMES_IN_ERROR = 10
-
-
-class EvaluationError(ValueError):
-    """Inputs to an evaluation are unusable (missing/empty folder, unpaired or
-    unreadable file, size mismatch, ...). The message names the file(s)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -94,14 +86,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return read(path)
     except DataError as err:
         raise EvaluationError(str(err)) from None
-
-
-def _list_names(names: Sequence[str]) -> str:
-    names = sorted(names)
-    shown = ", ".join(names[:_MAX_NAMES_IN_ERROR])
-    if len(names) > _MAX_NAMES_IN_ERROR:
-        shown += f", ... and {len(names) - _MAX_NAMES_IN_ERROR} more"
-    return shown
 
 
 def _index_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
@@ -168,99 +152,6 @@ def pair_folders(
 # --------------------------------------------------------------------------- #
 # Accumulation
 # --------------------------------------------------------------------------- #
-def _check_metric_names(metrics: Iterable[str]) -> tuple[str, ...]:
-    names = tuple(metrics)
-    unknown = [m for m in names if m not in METRICS]
-    if unknown:
-        raise EvaluationError(
-            f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}"
-        )
-    if not names:
-        raise EvaluationError(f"no metrics requested; available: {', '.join(METRICS)}")
-    if len(set(names)) != len(names):
-        raise EvaluationError(f"metric listed twice: {', '.join(names)}")
-    return names
-
-
-class MetricAccumulator:
-    """Running per-image metrics over batches of (prediction, target) pairs.
-
-    ``update`` takes float32 tensors ``[B, H, W, C]`` on the [0, 1] scale (use
-    :func:`tfi2i.metrics.from_minus1_1` for generator outputs) and a name per
-    image; ``result`` returns the means over all images seen plus per-image
-    values. Only running sums and the small per-image score dict are kept.
-    PSNR of an identical pair is ``inf``, which makes the mean PSNR ``inf``.
-    """
-
-    def __init__(self, metrics: Iterable[str] = DEFAULT_METRICS, inception_weights="imagenet"):
-        self.metrics = _check_metric_names(metrics)
-        self.pair_metrics = tuple(m for m in self.metrics if METRICS[m].kind == "pair")
-        self.set_metrics = tuple(m for m in self.metrics if METRICS[m].kind == "set")
-        self._inception_weights = inception_weights
-        self._features = None
-        self.reset()
-
-    def reset(self) -> None:
-        self._sums = {m: 0.0 for m in self.pair_metrics}
-        self._count = 0
-        self._per_image: dict[str, dict[str, float]] = {}
-        self._sets = None
-        if self.set_metrics:
-            from tfi2i.metrics.fid import FIDAccumulator, InceptionFeatures
-
-            if self._features is None:  # InceptionV3 is built once and reused across resets
-                self._features = InceptionFeatures(weights=self._inception_weights)
-            self._sets = FIDAccumulator(self._features, compute_kid="kid" in self.set_metrics)
-
-    @property
-    def num_images(self) -> int:
-        return self._count
-
-    def update(self, pred_batch, target_batch, names: Sequence[str]) -> dict[str, list[float]]:
-        """Score one batch; returns ``{metric: [value per image]}`` for this batch."""
-        names = [str(n) for n in names]
-        batch = int(pred_batch.shape[0])
-        if len(names) != batch:
-            raise ValueError(f"got {len(names)} names for a batch of {batch} images")
-        if len(set(names)) != len(names):
-            raise ValueError(f"duplicate image names in batch: {names}")
-        seen = [n for n in names if n in self._per_image]
-        if seen:
-            raise ValueError(f"image name(s) already scored: {_list_names(seen)}")
-        values = {
-            m: [float(v) for v in np.asarray(METRICS[m].fn(pred_batch, target_batch))]
-            for m in self.pair_metrics
-        }
-        if self._sets is not None:
-            self._sets.update(pred_batch, target_batch)
-        for i, name in enumerate(names):
-            self._per_image[name] = {m: values[m][i] for m in self.pair_metrics}
-        for m in self.pair_metrics:
-            self._sums[m] += math.fsum(values[m])
-        self._count += batch
-        return values
-
-    def result(self) -> dict:
-        """``{"num_images", "scale", "metrics", <metric>: mean, ..., "per_image"}``."""
-        if self._count == 0:
-            raise EvaluationError("no images were evaluated")
-        out: dict = {
-            "num_images": self._count,
-            "scale": "[0,1]",
-            "metrics": list(self.metrics),
-        }
-        for m in self.pair_metrics:
-            out[m] = self._sums[m] / self._count
-        if self._sets is not None:
-            sets = self._sets.result()
-            for m in self.set_metrics:
-                out[m] = sets[m]
-            if "kid" in self.set_metrics:
-                out["kid_std"] = sets["kid_std"]
-        out["per_image"] = {k: dict(v) for k, v in self._per_image.items()}
-        return out
-
-
 class _FCN:
     """Confusion matrices of a segmenter on generated and on real photos against the same labels."""
 
@@ -448,27 +339,36 @@ def _parse_metrics(text: str) -> tuple[str, ...]:
 
 
 def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_weights="imagenet",
-                     segmenter=None, diversity=0, out_dir=None) -> dict:
-    """Scores a training run: its generator (latest checkpoint) over its evaluation split.
+                     segmenter=None, diversity=0, out_dir=None, outputs=("y",), seed=0) -> dict:
+    """Scores a training run: its model (latest checkpoint, `tfi2i.runs.load_model`) over its evaluation split.
 
     The predictions are written to ``W/eval_pred/<name>.png`` and the targets
     (as the model saw them) to ``W/eval_target/`` (re-score with ``--pred
-    W/eval_pred --target W/eval_target``); the data, network and evaluation
-    split come from ``W/config.json``. With ``segmenter`` the FCN score is
-    computed with the run's inputs as labels (labels -> photo runs, e.g.
-    Cityscapes BtoA). With ``diversity=K`` the per-pixel standard deviation over
-    K dropout samples of the first evaluation input is measured and, with
-    ``out_dir``, saved as a heat-map PNG.
+    W/eval_pred --target W/eval_target``); the data, model and evaluation
+    split come from ``W/config.json``. ``outputs``: the named outputs to
+    score (``"all"``: every one the model declares). With ``segmenter`` the
+    FCN score is computed with the run's inputs as labels (labels -> photo
+    runs, e.g. Cityscapes BtoA). With ``diversity=K`` the per-pixel standard
+    deviation over K samples (`PairedGAN.sample`, seeds ``seed .. seed+K-1``)
+    of the first evaluation input is measured and, with ``out_dir``, saved as
+    a heat-map PNG. A stochastic model's evaluation noise comes from ``seed``.
     """
-    from tfi2i.runs import RunError, load_generator
     from tfi2i.data.open import open_data
-    from tfi2i.train import evaluate_generator
+    from tfi2i.model_eval import evaluate_model
+    from tfi2i.runs import RunError, load_model
 
     workdir = Path(workdir)
     try:
-        cfg, generator, latest = load_generator(workdir)
+        cfg, model, latest = load_model(workdir)
     except RunError as err:
         raise EvaluationError(str(err)) from None
+    if outputs == "all" or tuple(outputs) == ("all",):
+        outputs = model.contract.output_names
+    unknown = [o for o in outputs if o not in model.contract.output_names]
+    if unknown:
+        raise EvaluationError(f"{workdir}: the model has no output(s) {', '.join(unknown)}; its outputs: "
+                              f"{', '.join(model.contract.output_names)}")
+    outputs = ("y", *[o for o in outputs if o != "y"])
     _, eval_source, data_cfg = open_data(cfg)
     fcn = _FCN(segmenter) if segmenter is not None else None
 
@@ -478,28 +378,25 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_
 
             fcn.update(to_uint8(y_fake).numpy(), to_uint8(batch["y"]).numpy(), to_uint8(batch["x"]).numpy())
 
-    result = evaluate_generator(generator, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
-                                target_dir=str(workdir / "eval_target"), metrics=metrics, progress=progress,
-                                inception_weights=inception_weights, on_batch=on_batch)
+    result = evaluate_model(model, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
+                            target_dir=str(workdir / "eval_target"), metrics=metrics, progress=progress,
+                            inception_weights=inception_weights, on_batch=on_batch, outputs=outputs, seed=seed)
     if fcn is not None:
         result.update(fcn.result())
     if diversity:
-        result.update(_diversity(generator, eval_source, data_cfg, diversity, out_dir, workdir.name))
+        result.update(_diversity(model, eval_source, data_cfg, diversity, out_dir, workdir.name, seed))
     result["checkpoint"] = os.path.basename(latest)
     return result
 
 
-def _diversity(generator, source, data_cfg, k, out_dir, run_name):
-    """GRIT Fig. 7: per-pixel std over ``k`` samples of G (dropout noise on, batch norm in inference mode)."""
+def _diversity(model, source, data_cfg, k, out_dir, run_name, seed=0):
+    """GRIT Fig. 7: per-pixel std over ``k`` samples of the model (`PairedGAN.sample`, seeds seed .. seed+k-1)."""
     from tfi2i.data import pipeline
-    from tfi2i.metrics.diversity import sample_diversity, save_std_heatmap
+    from tfi2i.metrics.diversity import per_pixel_std, save_std_heatmap
 
     batch = next(iter(pipeline.eval_dataset(source, data_cfg, batch_size=1, limit=1)))
-    generator.trainable = False  # BN uses its moving statistics even with training=True; dropout stays on
-    try:
-        std = sample_diversity(lambda x: generator(x, training=True), batch["x"], k=k, value_range="minus1_1")[0]
-    finally:
-        generator.trainable = True
+    samples = np.stack([np.asarray(model.sample(batch, seed + i)["y"])[0] for i in range(k)])  # [K, H, W, C]
+    std = per_pixel_std((samples + 1.0) / 2.0)
     if out_dir:
         save_std_heatmap(std, Path(out_dir) / f"diversity_{run_name}.png",
                          title=f"{run_name}: per-pixel std over {k} samples")
@@ -589,7 +486,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with --pred/--segmenter: Cityscapes colour (or trainId) label maps matched by stem "
                    "(with --workdir the run's inputs are the labels)")
     p.add_argument("--diversity", type=int, default=0, metavar="K",
-                   help="with --workdir: per-pixel std over K dropout samples (GRIT Fig. 7 uses 20); heat-map in --out")
+                   help="with --workdir: per-pixel std over K samples (the model's noise, or dropout for pix2pix; "
+                   "GRIT Fig. 7 uses 20); heat-map in --out")
+    p.add_argument("--outputs", default="y", metavar="LIST",
+                   help="with --workdir: the model's named outputs to score, comma-separated, or 'all' (default y); "
+                   "each extra output is a table row RUN:NAME")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="with --workdir: noise seed of a stochastic model and first seed of --diversity (default 0)")
     p.add_argument("--spectrum", action="store_true",
                    help="azimuthally averaged power spectra of predictions and targets -> --out/spectrum.png/.csv")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -615,10 +518,18 @@ def run(args: argparse.Namespace) -> int:
         if (getattr(args, "spectrum", False) or getattr(args, "diversity", 0)) and not out:
             raise EvaluationError("--spectrum and --diversity write PNGs: give --out DIR")
         if args.workdir:
-            results = {Path(os.path.abspath(w)).name: evaluate_workdir(
-                w, metrics, progress, inception_weights=weights, segmenter=segmenter,
-                diversity=getattr(args, "diversity", 0), out_dir=out) for w in args.workdir}
-            folders = {name: Path(w) / "eval_pred" for name, w in zip(results, args.workdir)}
+            outputs = [o.strip() for o in str(getattr(args, "outputs", "y")).split(",") if o.strip()] or ["y"]
+            results, folders = {}, {}
+            for w in args.workdir:
+                name = Path(os.path.abspath(w)).name
+                res = evaluate_workdir(w, metrics, progress, inception_weights=weights, segmenter=segmenter,
+                                       diversity=getattr(args, "diversity", 0), out_dir=out,
+                                       outputs="all" if outputs == ["all"] else outputs, seed=getattr(args, "seed", 0))
+                extra = res.pop("outputs", {})
+                results[name] = res
+                folders[name] = Path(w) / "eval_pred"
+                for output, scores in extra.items():
+                    results[f"{name}:{output}"] = scores
             folders["target"] = Path(args.workdir[0]) / "eval_target"
         else:
             if not (args.pred and args.target):

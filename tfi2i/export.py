@@ -1,4 +1,4 @@
-"""Exporting a trained generator as a SavedModel for TensorFlow Serving.
+"""Exporting a trained model's generator as a SavedModel for TensorFlow Serving.
 
 Layout (TF Serving's): ``EXPORT_ROOT/<version>/saved_model.pb`` (+ ``variables/``,
 ``tfi2i_export.json``), with integer versions 1, 2, 3, ... TF Serving serves the
@@ -8,31 +8,46 @@ and renamed to its numeric name only once it is complete.
 
 Only the generator is exported (not the GAN wrapper with its discriminators),
 in inference mode (``training=False``: dropout off, batch-norm running
-statistics). Two signatures:
+statistics). Everything follows the model's contract (`tfi2i.contract`,
+recorded in ``tfi2i_export.json`` under ``"contract"``):
 
 ``serving_default``
-    input ``x``: float32 ``[batch, H, W, C]`` in [-1, 1] (any H, W);
-    output ``y``: float32 ``[batch, H, W, C_out]`` in [-1, 1].
+    one float32 input per contract input, named as in the contract: an image
+    ``[batch, H, W, C]`` in [-1, 1], a label map one-hot ``[batch, H, W,
+    num_classes]``, an instance boundary map ``[batch, H, W, 1]`` in {0, 1}, a
+    style image ``[batch, h, w, 3]`` (resized to H, W inside); every named
+    output, float32 ``[batch, H / factor, W / factor, C]`` in [-1, 1]. A
+    stochastic model draws its noise with seed 0 for every example here;
+    ``serving_seeded`` takes an extra int64 ``seed`` ``[batch]`` (the same
+    seed, the same image).
 
 ``translate_bytes``
-    input ``images``: tf.string ``[batch]``, encoded PNG / JPEG / BMP / WebP / GIF
-    (first frame) images, which may have different sizes;
-    output ``image_bytes``: tf.string ``[batch]``, PNG images of the same sizes.
-    The ``_bytes`` suffix makes TF Serving's REST API answer ``{"b64": ...}``.
-    Decoding follows :mod:`tfi2i.data.images` (the training policy): JPEG with
+    one tf.string ``[batch]`` input per contract input: ``images`` for the
+    first one (its pixels), ``<name>_images`` for the others; encoded PNG /
+    JPEG / BMP / WebP / GIF (first frame) images, which may have different
+    sizes per example. Label maps travel as 1-channel PNGs of ids (8 or 16
+    bit) and are one-hot encoded inside; an id >= num_classes is an
+    ``InvalidArgumentError`` naming the limit. Instance maps travel as PNGs of
+    instance ids and become the boundary map inside. Outputs: ``image_bytes``
+    (PNG of ``y``) and ``<name>_bytes`` for every other output. The ``_bytes``
+    suffix makes TF Serving's REST API answer ``{"b64": ...}``. Decoding of
+    images follows :mod:`tfi2i.data.images` (the training policy): JPEG with
     the accurate integer IDCT (as OpenCV), 16-bit PNG to 8 bits by
-    ``round(v / 257)``, grey replicated, alpha dropped.
+    ``round(v / 257)``, grey replicated, alpha dropped. ``translate_bytes_seeded``
+    adds ``seed`` for stochastic models.
 
-Any H, W works: the image is padded at the bottom / right to the next multiple
-of ``multiple`` (``2**depth`` of the U-Net) with REFLECT padding (edge
-replication on an axis too short to reflect), run, and cropped back
-(:func:`pad_run_crop`, shared by both signatures and by ``tfi2i translate``).
+Any H, W works: the inputs are padded at the bottom / right to the next
+multiple of the contract's ``multiple`` with REFLECT padding (edge replication
+on an axis too short to reflect), run, and each output cropped back to its
+share of H, W (:func:`pad_run_crop`, shared by every signature and by
+``tfi2i translate``).
 
 Bad requests fail with ``InvalidArgumentError`` and a readable message, the
 server keeps running: data that is not an image, truncated / corrupt files, an
 image with more than ``max_pixels`` pixels (checked from the PNG / JPEG header
-before decoding and on the decoded size), a float input with the wrong number
-of channels or an empty image.
+before decoding and on the decoded size), inputs of one example with different
+sizes, label ids out of range, a float input with the wrong number of channels
+or an empty image.
 """
 
 from __future__ import annotations
@@ -49,14 +64,17 @@ from pathlib import Path
 DEFAULT_MAX_PIXELS = 4096 * 4096
 METADATA_FILE = "tfi2i_export.json"
 FLOAT_SIGNATURE = "serving_default"
+SEEDED_FLOAT_SIGNATURE = "serving_seeded"
 BYTES_SIGNATURE = "translate_bytes"
+SEED_INPUT = "seed"
 FLOAT_INPUT, FLOAT_OUTPUT = "x", "y"
 BYTES_INPUT, BYTES_OUTPUT = "images", "image_bytes"
 TMP_PREFIX = ".tmp-"
 
 __all__ = [
     "ExportError",
-    "export_generator",
+    "export_model",
+    "bytes_names",
     "export_run",
     "pad_run_crop",
     "pad_to_multiple",
@@ -111,13 +129,40 @@ def pad_to_multiple(x, multiple):
     return x
 
 
-def pad_run_crop(generator, x, multiple):
-    """``generator(pad(x), training=False)`` cropped back to x's H and W: any size in, same size out."""
+def pad_run_crop(model, inputs, multiple=None, seeds=None):
+    """The model's outputs for float `inputs` of any size: pad to the multiple, run (inference), crop each output back.
+
+    Args:
+      model: a `tfi2i.gan.PairedGAN` (its contract and generator).
+      inputs: ``{name: float32 [B, H, W, C]}``, the network's (encoded)
+        inputs; a style image of another size is resized (bilinear) to H, W.
+        A bare tensor is the first input of a one-input model.
+      multiple: pad H, W to a multiple of this (default: the contract's).
+      seeds: int ``[B]`` noise seeds of a stochastic model (default 0).
+
+    Returns:
+      ``{output name: float32 [B, ceil(H / f), ceil(W / f), C]}``.
+    """
     import tensorflow as tf
 
-    shape = tf.shape(x)
-    y = generator(pad_to_multiple(x, multiple), training=False)
-    return tf.cast(y[:, : shape[1], : shape[2], :], tf.float32)
+    contract = model.contract
+    multiple = contract.multiple if multiple is None else int(multiple)
+    if not isinstance(inputs, dict):
+        inputs = {contract.inputs[0].name: inputs}
+    main = inputs[contract.main_input.name]
+    shape = tf.shape(main)
+    padded = {}
+    for spec in contract.inputs:
+        value = tf.cast(inputs[spec.name], tf.float32)
+        if spec.kind == "style":
+            value = tf.image.resize(value, shape[1:3], method="bilinear")
+        padded[spec.name] = pad_to_multiple(value, multiple)
+    outputs = model.generate(padded, training=False, seeds=seeds)
+    out = {}
+    for spec in contract.outputs:
+        h, w = -(-shape[1] // spec.factor), -(-shape[2] // spec.factor)
+        out[spec.name] = tf.cast(outputs[spec.name][:, :h, :w, :], tf.float32)
+    return out
 
 
 def _sniff(data):
@@ -183,45 +228,122 @@ def _check_size(h, w, max_pixels):
     ]
 
 
-def _make_float_fn(generator, multiple, max_pixels, in_channels):
+def _float_specs(contract):
     import tensorflow as tf
 
-    def serve(x):
-        shape = tf.shape(x)
-        checks = [
-            tf.debugging.assert_equal(
-                shape[3], in_channels,
-                message=f"tfi2i: input {FLOAT_INPUT} must be float32 [batch, H, W, {in_channels}] in [-1, 1]; "
-                "wrong number of channels (last axis)"),
-            *_check_size(shape[1], shape[2], max_pixels),
-        ]
+    return [tf.TensorSpec([None, None, None, None], tf.float32, name=spec.name) for spec in contract.inputs]
+
+
+def _seed_spec():
+    import tensorflow as tf
+
+    return tf.TensorSpec([None], tf.int64, name=SEED_INPUT)
+
+
+def _make_float_fn(model, max_pixels, seeded=False):
+    """``serving_default`` (``serving_seeded`` with ``seeded``): the contract's float inputs -> every output."""
+    import tensorflow as tf
+
+    contract = model.contract
+    main = contract.main_input.name
+
+    def serve(*args):
+        values = dict(zip(contract.input_names, args[: len(contract.inputs)]))
+        shape = tf.shape(values[main])
+        checks = list(_check_size(shape[1], shape[2], max_pixels))
+        for spec in contract.inputs:
+            s = tf.shape(values[spec.name])
+            what = {"labels": f"one-hot [batch, H, W, {spec.channels}] ({spec.num_classes} classes)",
+                    "instances": "boundary map [batch, H, W, 1] in {0, 1}"}.get(
+                spec.kind, f"float32 [batch, H, W, {spec.channels}] in [-1, 1]")
+            checks.append(tf.debugging.assert_equal(
+                s[3], spec.channels, message=f"tfi2i: input {spec.name} must be {what}; wrong number of channels "
+                "(last axis)"))
+            checks.append(tf.debugging.assert_equal(s[0], shape[0], message=f"tfi2i: input {spec.name} has another "
+                                                    f"batch size than {main}"))
+            if spec.kind != "style" and spec.name != main:
+                checks.append(tf.debugging.assert_equal(s[1:3], shape[1:3], message=f"tfi2i: input {spec.name} "
+                                                        f"must have the size (H, W) of {main}"))
         with tf.control_dependencies(checks):
-            x = tf.identity(x)
-        x = tf.ensure_shape(x, [None, None, None, in_channels])
-        return {FLOAT_OUTPUT: pad_run_crop(generator, x, multiple)}
+            values = {k: tf.identity(v) for k, v in values.items()}
+        values = {spec.name: tf.ensure_shape(values[spec.name], [None, None, None, spec.channels])
+                  for spec in contract.inputs}
+        seeds = args[-1] if seeded else None
+        return pad_run_crop(model, values, seeds=seeds)
 
     return serve
 
 
-def _make_bytes_fn(generator, multiple, max_pixels, in_channels):
+def _decode_input(spec, data, max_pixels):
+    """One encoded file -> the network's float ``[1, H, W, C]`` for input `spec` (ids one-hot, instance edges)."""
     import tensorflow as tf
 
-    def one(data):
-        head, is_jpeg, is_png, is_png16 = _sniff(data)
-        header_check = tf.debugging.assert_less_equal(  # before decoding: no huge allocation for a small file
-            _header_pixels(data, head, is_jpeg, is_png), tf.constant(max_pixels, tf.int64),
-            message=_limit_message(max_pixels))
-        with tf.control_dependencies([header_check]):
-            img = _decode(tf.identity(data), in_channels, is_jpeg, is_png16)
-        shape = tf.shape(img)
-        with tf.control_dependencies(_check_size(shape[0], shape[1], max_pixels)):
-            x = tf.cast(img, tf.float32)[None] / 127.5 - 1.0
-        y = pad_run_crop(generator, x, multiple)[0]
-        out = tf.cast(tf.clip_by_value(tf.round((y + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-        return tf.io.encode_png(out)
+    from tfi2i.data.labels import instance_edges, one_hot
 
-    def serve(images):
-        return {BYTES_OUTPUT: tf.map_fn(one, images, fn_output_signature=tf.string)}
+    head, is_jpeg, is_png, is_png16 = _sniff(data)
+    header_check = tf.debugging.assert_less_equal(  # before decoding: no huge allocation for a small file
+        _header_pixels(data, head, is_jpeg, is_png), tf.constant(max_pixels, tf.int64),
+        message=_limit_message(max_pixels))
+    with tf.control_dependencies([header_check]):
+        data = tf.identity(data)
+    if spec.kind in ("labels", "instances"):
+        png = tf.debugging.Assert(is_png, [f"tfi2i: input {spec.name} ({spec.kind}) must be a 1-channel PNG of ids"])
+        with tf.control_dependencies([png]):
+            ids = tf.cond(is_png16, lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.int32),
+                          lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint8), tf.int32))
+        ids.set_shape([None, None, 1])
+        shape = tf.shape(ids)
+        checks = list(_check_size(shape[0], shape[1], max_pixels))
+        if spec.kind == "labels":
+            checks.append(tf.debugging.assert_less(
+                tf.reduce_max(ids), spec.num_classes,
+                message=f"tfi2i: input {spec.name}: label id out of range (the model knows ids 0..{spec.num_classes - 1})"))
+        with tf.control_dependencies(checks):
+            ids = tf.identity(ids)[None]
+        return one_hot(ids, spec.num_classes) if spec.kind == "labels" else instance_edges(ids)
+    img = _decode(data, spec.channels, is_jpeg, is_png16)
+    shape = tf.shape(img)
+    with tf.control_dependencies(_check_size(shape[0], shape[1], max_pixels)):
+        return tf.cast(img, tf.float32)[None] / 127.5 - 1.0
+
+
+def bytes_names(contract):
+    """(input names, output names) of the bytes signature: ``images`` / ``<name>_images``; ``image_bytes`` / ``<name>_bytes``."""
+    ins = [BYTES_INPUT if i == 0 else f"{spec.name}_images" for i, spec in enumerate(contract.inputs)]
+    outs = [BYTES_OUTPUT if spec.name == "y" else f"{spec.name}_bytes" for spec in contract.outputs]
+    return ins, outs
+
+
+def _make_bytes_fn(model, max_pixels, seeded=False):
+    """``translate_bytes``: encoded files per input -> PNGs per output, one example at a time (mixed sizes)."""
+    import tensorflow as tf
+
+    contract = model.contract
+    in_names, out_names = bytes_names(contract)
+    main = contract.main_input.name
+
+    def one(elems):
+        *datas, seed = elems
+        values = {spec.name: _decode_input(spec, d, max_pixels) for spec, d in zip(contract.inputs, datas)}
+        shape = tf.shape(values[main])
+        checks = [tf.debugging.assert_equal(tf.shape(values[spec.name])[1:3], shape[1:3],
+                                            message=f"tfi2i: {in_names[i]} must have the size of the "
+                                            f"{main} image of the same example")
+                  for i, spec in enumerate(contract.inputs) if spec.kind != "style" and spec.name != main]
+        with tf.control_dependencies(checks):
+            values = {k: tf.identity(v) for k, v in values.items()}
+        outputs = pad_run_crop(model, values, seeds=tf.reshape(seed, [1]) if contract.stochastic else None)
+        pngs = []
+        for spec in contract.outputs:
+            y = outputs[spec.name][0]
+            pngs.append(tf.io.encode_png(tf.cast(tf.clip_by_value(tf.round((y + 1.0) * 127.5), 0.0, 255.0), tf.uint8)))
+        return tuple(pngs)
+
+    def serve(*args):
+        datas = list(args[: len(contract.inputs)])
+        seeds = args[-1] if seeded else tf.zeros(tf.shape(datas[0]), tf.int64)
+        pngs = tf.map_fn(one, (*datas, seeds), fn_output_signature=tuple(tf.string for _ in out_names))
+        return dict(zip(out_names, pngs))
 
     return serve
 
@@ -291,14 +413,13 @@ def _publish(tmp, root, version):
 # --------------------------------------------------------------------------- export
 
 
-def export_generator(generator, export_root, multiple, *, max_pixels=DEFAULT_MAX_PIXELS, version=None,
-                     metadata=None) -> Path:
-    """Writes ``generator`` as a SavedModel into ``export_root/<version>``, atomically.
+def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=None, metadata=None) -> Path:
+    """Writes ``model``'s generator as a SavedModel into ``export_root/<version>``, atomically.
 
     Args:
-      generator: a Keras model float32 ``[B, H, W, C]`` in [-1, 1] -> same.
+      model: a `tfi2i.gan.PairedGAN` (``tfi2i.runs.load_model(W).model``); its
+        contract says the signatures' inputs and outputs.
       export_root: the folder TF Serving watches (created if needed).
-      multiple: H and W are padded to a multiple of this (``2**depth`` of the U-Net).
       max_pixels: largest accepted H*W per image (requests above fail cleanly).
       version: integer version folder; default: highest existing numeric folder + 1 (1 when none).
       metadata: extra JSON-serialisable fields for ``tfi2i_export.json``.
@@ -312,52 +433,68 @@ def export_generator(generator, export_root, multiple, *, max_pixels=DEFAULT_MAX
 
     import tfi2i
 
-    multiple = int(multiple)
+    contract = model.contract
     max_pixels = int(max_pixels)
-    if multiple < 1:
-        raise ExportError(f"multiple must be >= 1, got {multiple}")
     if max_pixels < 1:
         raise ExportError(f"max_pixels must be >= 1, got {max_pixels}")
     if version is not None and (int(version) < 1):
         raise ExportError(f"version must be a positive integer, got {version}")
-    in_channels = int(generator.input_shape[-1])
-    out_channels = int(generator.output_shape[-1])
     root = Path(export_root)
     root.mkdir(parents=True, exist_ok=True)
     if version is not None and (root / str(int(version))).exists():
         raise ExportError(f"{root / str(int(version))} already exists; choose another version or leave it out")
 
+    def describe(spec):
+        return {"labels": f"float32 [batch, H, W, {spec.channels}]: one-hot label map ({spec.num_classes} classes)",
+                "instances": "float32 [batch, H, W, 1]: instance boundary map in {0, 1}",
+                "style": f"float32 [batch, h, w, {spec.channels}] in [-1, 1]: style image (resized to H, W)"}.get(
+            spec.kind, f"float32 [batch, H, W, {spec.channels}] in [-1, 1]")
+
+    float_outputs = {o.name: f"float32 [batch, H/{o.factor}, W/{o.factor}, {o.channels}] in [-1, 1]"
+                     if o.factor != 1 else f"float32 [batch, H, W, {o.channels}] in [-1, 1]" for o in contract.outputs}
+    in_names, out_names = bytes_names(contract)
+    with_bytes = all(o.channels in (1, 3) for o in contract.outputs)
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root)
     try:
         archive = keras.export.ExportArchive()
-        archive.track(generator)
-        archive.add_endpoint(
-            FLOAT_SIGNATURE,
-            _make_float_fn(generator, multiple, max_pixels, in_channels),
-            input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name=FLOAT_INPUT)],
-        )
-        signatures = {FLOAT_SIGNATURE: {"inputs": {FLOAT_INPUT: f"float32 [batch, H, W, {in_channels}] in [-1, 1]"},
-                                        "outputs": {FLOAT_OUTPUT: f"float32 [batch, H, W, {out_channels}] in [-1, 1]"}}}
-        if in_channels in (1, 3) and out_channels in (1, 3):
-            archive.add_endpoint(
-                BYTES_SIGNATURE,
-                _make_bytes_fn(generator, multiple, max_pixels, in_channels),
-                input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)],
-            )
-            signatures[BYTES_SIGNATURE] = {"inputs": {BYTES_INPUT: "string [batch]: encoded PNG/JPEG/BMP/WebP/GIF"},
-                                           "outputs": {BYTES_OUTPUT: "string [batch]: PNG"}}
+        archive.track(model.generator)
+        signatures = {}
+        variants = [(False, "")] + ([(True, "_seeded")] if contract.stochastic else [])
+        for seeded, suffix in variants:
+            extra = [_seed_spec()] if seeded else []
+            name = FLOAT_SIGNATURE if not seeded else SEEDED_FLOAT_SIGNATURE
+            archive.add_endpoint(name, _make_float_fn(model, max_pixels, seeded),
+                                 input_signature=_float_specs(contract) + extra)
+            signatures[name] = {"inputs": {s.name: describe(s) for s in contract.inputs}, "outputs": float_outputs}
+            if seeded:
+                signatures[name]["inputs"][SEED_INPUT] = "int64 [batch]: noise seed per example"
+            if with_bytes:
+                archive.add_endpoint(
+                    BYTES_SIGNATURE + suffix, _make_bytes_fn(model, max_pixels, seeded),
+                    input_signature=[tf.TensorSpec([None], tf.string, name=n) for n in in_names] + extra,
+                )
+                signatures[BYTES_SIGNATURE + suffix] = {
+                    "inputs": {n: ("string [batch]: 1-channel PNG of ids" if s.kind in ("labels", "instances")
+                                   else "string [batch]: encoded PNG/JPEG/BMP/WebP/GIF")
+                               for n, s in zip(in_names, contract.inputs)},
+                    "outputs": {n: "string [batch]: PNG" for n in out_names}}
+                if seeded:
+                    signatures[BYTES_SIGNATURE + suffix]["inputs"][SEED_INPUT] = "int64 [batch]: noise seed per example"
         archive.write_out(tmp, verbose=False)
+        main, y = contract.inputs[0], contract.outputs[0]
         info = {
-            "format": "tfi2i-export-1",
+            "format": "tfi2i-export-2",
             "tfi2i_version": tfi2i.__version__,
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
-            "generator": generator.name,
-            "input_channels": in_channels,
-            "output_channels": out_channels,
-            "multiple": multiple,
+            "generator": model.generator.name,
+            "input_channels": main.channels,
+            "output_channels": y.channels,
+            "multiple": contract.multiple,
             "max_pixels": max_pixels,
+            "contract": contract.to_dict(),
             "signatures": signatures,
+            **({} if with_bytes else {"no_bytes_signature": "an output is not a 1- or 3-channel image"}),
             **(metadata or {}),
         }
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
@@ -372,23 +509,17 @@ def export_generator(generator, export_root, multiple, *, max_pixels=DEFAULT_MAX
 
 
 def export_run(workdir, export_root=None, **kw) -> Path:
-    """Exports a run's generator (latest checkpoint) into ``export_root`` (default ``W/export``).
+    """Exports a run's generator (latest checkpoint, `tfi2i.runs.load_model`) into ``export_root`` (default ``W/export``).
 
-    Keyword arguments go to :func:`export_generator` (``max_pixels``, ``version``).
+    Keyword arguments go to :func:`export_model` (``max_pixels``, ``version``).
     Raises :class:`tfi2i.runs.RunError` for a folder that is not a run or has no checkpoint.
     """
-    from tfi2i.networks.unet import unet_depth
-    from tfi2i.runs import load_generator
+    from tfi2i.runs import load_model
 
-    cfg, generator, ckpt = load_generator(workdir)
-    try:
-        multiple = 2 ** unet_depth(cfg.generator.name)
-    except ValueError as exc:
-        raise ExportError(f"{workdir}: cannot derive the size multiple of generator '{cfg.generator.name}': {exc}")
-    metadata = {"config_name": cfg.name, "generator_name": cfg.generator.name,
+    cfg, model, ckpt = load_model(workdir)
+    metadata = {"config_name": cfg.name, "builder": cfg.builder, "generator_name": cfg.generator.name,
                 "checkpoint": os.path.abspath(ckpt), "workdir": os.path.abspath(workdir)}
-    return export_generator(generator, export_root or os.path.join(workdir, "export"), multiple,
-                            metadata=metadata, **kw)
+    return export_model(model, export_root or os.path.join(workdir, "export"), metadata=metadata, **kw)
 
 
 # --------------------------------------------------------------------------- CLI

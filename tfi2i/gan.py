@@ -2,8 +2,11 @@
 
 One `train_step` (pix2pix order, junyanz `Pix2PixModel.optimize_parameters`):
 
-1. ``y_fake = G(x)`` (dropout on: pix2pix's noise z);
-2. ``prepare(batch, y_fake)``: tensors both objectives share (PAN's
+1. the batch's raw inputs are encoded as the model's contract says
+   (`tfi2i.contract`: label ids one-hot, a style image, noise drawn from the
+   step's seed), and ``fake = G(inputs)`` is the dict of named outputs
+   (dropout on: pix2pix's noise z);
+2. ``prepare(batch, fake)``: tensors both objectives share (PAN's
    pyramids), computed once per step; by default nothing;
 3. D update on ``discriminator_terms`` with the fake side detached;
 4. G update on ``generator_terms``, judged by the just-updated D.
@@ -13,6 +16,12 @@ Papers change the objective by overriding the two hooks, which return a dict
 its weight from the config (``loss.weights``; 0 switches a term off) and is
 the only place where terms are combined. Every term is a Keras metric and a
 TensorBoard tag under the same name.
+
+The model contract: the generator takes a dict of named inputs and returns a
+dict of named images (``"y"`` is the translation); ``self.discriminators`` is
+always a list and each D returns ``(features, logits)``; ``self.contract``
+declares inputs, outputs, size multiple, noise and tiling for every tool that
+runs the model after training (`tfi2i.runs.load_model`).
 
 Distribution: per-example losses are averaged over the global batch
 (`tf.nn.compute_average_loss`), so under `MirroredStrategy` the summed
@@ -31,15 +40,21 @@ class PairedGAN(keras.Model):
     """Conditional GAN on pairs (x, y): G maps x to y, D judges (x, y) pairs.
 
     Args:
-      generator: ``keras.Model`` ``[B, H, W, Cx] -> [B, H, W, Cy]`` in [-1, 1].
-      discriminator: ``keras.Model`` on ``concat([x, y], -1)``, returning
-        logits (or ``[features..., logits]``).
+      generator: ``keras.Model`` on named inputs -> named outputs (dicts; the
+        contract's names), images in [-1, 1].
+      discriminator: a ``keras.Model`` or a list of them, each on
+        ``concat([condition, image], -1)`` (``image`` alone when not
+        conditional), returning ``(features, logits)``.
       loss_weights: every term's weight, generator and discriminator terms
         alike (e.g. ``{"g_gan": 1, "l1": 100, "d_real": 0.5, "d_fake": 0.5}``;
         the 0.5 is pix2pix's halving of the D objective).
       gan_mode: ``vanilla`` | ``lsgan`` | ``hinge``.
-      conditional: D judges ``concat([x, y])`` (pix2pix); False: ``y`` alone
-        (an unconditional D, e.g. the Context Encoder baseline).
+      conditional: D judges ``concat([condition, y])`` (pix2pix); False: ``y``
+        alone (an unconditional D, e.g. the Context Encoder baseline).
+      contract: the `tfi2i.contract.Contract` (default: one ``rgb`` input per
+        generator input, its outputs, multiple 1).
+      noise_seed: seed of the training noise of a stochastic model (the run's
+        ``train.seed``); step ``s`` draws the same noise on every rerun.
 
     Reference: Isola et al., "Image-to-Image Translation with Conditional
     Adversarial Networks", CVPR 2017.
@@ -48,55 +63,151 @@ class PairedGAN(keras.Model):
     #: Names of the discriminator's terms; every other weight is a G term.
     D_TERMS = ("d_real", "d_fake")
 
-    def __init__(self, generator, discriminator, loss_weights, gan_mode="vanilla", conditional=True, **kwargs):
+    def __init__(self, generator, discriminator, loss_weights, gan_mode="vanilla", conditional=True, contract=None,
+                 noise_seed=0, **kwargs):
         super().__init__(**kwargs)
         self.conditional = conditional
         self.generator = generator
-        self.discriminator = discriminator
+        self.discriminators = list(discriminator) if isinstance(discriminator, (list, tuple)) else [discriminator]
+        self.contract = contract if contract is not None else default_contract(generator)
+        self.contract.check_generator(generator)
+        self.noise_seed = int(noise_seed)
         self.loss_weights = {k: float(v) for k, v in loss_weights.items()}
         self.gan_mode = gan_mode
         losses._check(gan_mode)
         names = list(self.loss_weights) + ["g_total", "d_total"]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
+    @property
+    def discriminator(self):
+        """The discriminator, or the list of them when there are several (how checkpoints name them)."""
+        return self.discriminators[0] if len(self.discriminators) == 1 else list(self.discriminators)
+
+    # ------------------------------------------------------------- contract
+    def encode(self, batch):
+        """The network's inputs from a batch's raw ones (`Contract.encode`; a style input defaults to the target)."""
+        return self.contract.encode(batch, fallback_style=batch.get("y"))
+
+    def generate(self, batch, training=False, seeds=None):
+        """``G`` on a batch (raw or encoded inputs) -> ``{output name: [B, h, w, C]}``.
+
+        A stochastic model draws its noise from ``seeds`` (int ``[B]``, one per
+        example; default 0 for every example): the same seed, the same image.
+        """
+        inputs = batch["inputs"] if "inputs" in batch else self.encode(batch)
+        return self.generator(self._with_noise(inputs, seeds), training=training)
+
+    def call(self, batch, training=False):
+        return self.generate(batch, training=training)
+
+    def _with_noise(self, inputs, seeds):
+        if not self.contract.stochastic:
+            return inputs
+        first = inputs[self.contract.inputs[0].name]
+        shape = tf.shape(first)
+        if seeds is None:
+            seeds = tf.zeros([shape[0]], tf.int64)
+        return {**inputs, **self.contract.draw_noise(shape[1], shape[2], seeds)}
+
+    def sample(self, batch, seed):
+        """One random sample of the outputs for `batch`, reproducible from the integer `seed`.
+
+        A stochastic model (its contract has noise) draws its noise with seeds
+        ``seed * 65536 + example``. A deterministic model with dropout gets
+        pix2pix's noise z instead: dropout on, batch norm on its moving
+        statistics, the dropout RNGs set from `seed` for this call (and put
+        back afterwards, so a run's own RNG stream is untouched).
+        """
+        if self.contract.stochastic:
+            n = tf.shape(batch["y"] if "y" in batch else next(iter(batch.values())))[0]
+            return self.generate(batch, training=False, seeds=seed * 65_536 + tf.range(tf.cast(n, tf.int64)))
+        layers = [layer for layer in self.generator._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        saved = [layer.seed_generator.state.numpy() for layer in layers]
+        for k, layer in enumerate(layers):
+            layer.seed_generator.state.assign([int(seed) * 1_000_003 + k, 0])
+        self.generator.trainable = False  # Keras: BN in inference mode even with training=True; dropout stays on
+        try:
+            return self.generate(batch, training=True)
+        finally:
+            self.generator.trainable = True
+            for layer, state in zip(layers, saved):
+                layer.seed_generator.state.assign(state)
+
+    def training_seeds(self, batch_size):
+        """Noise seeds of this training step: a function of (noise_seed, step, replica, example)."""
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        ctx = tf.distribute.get_replica_context()
+        replica = tf.cast(ctx.replica_id_in_sync_group if ctx is not None else 0, tf.int64)
+        base = ((tf.constant(self.noise_seed, tf.int64) * 1_000_003 + step) * 64 + replica) * 65_536
+        return base + tf.range(tf.cast(batch_size, tf.int64))
+
+    def condition(self, batch):
+        """What a conditional D sees beside the judged image (`Contract.condition`); a tensor passes through."""
+        if not isinstance(batch, dict):
+            return batch
+        if "condition" in batch:
+            return batch["condition"]
+        return self.contract.condition(batch["inputs"] if "inputs" in batch else self.encode(batch))
+
     # ----------------------------------------------------------------- hooks
-    def call(self, x, training=False):
-        return self.generator(x, training=training)
+    def judge(self, batch, image, training=True, index=0):
+        """``(features, logits)`` of discriminator `index` on ``(condition(batch), image)`` (``image`` alone when not conditional)."""
+        d_in = tf.concat([self.condition(batch), image], axis=-1) if self.conditional else image
+        return self.discriminators[index](d_in, training=training)
 
-    def discriminate(self, x, y, training=True):
-        """D's logits for the pair (x, y): ``D(concat([x, y], -1))`` (``D(y)`` when not conditional)."""
-        out = self.discriminator(tf.concat([x, y], axis=-1) if self.conditional else y, training=training)
-        return out[-1] if isinstance(out, (list, tuple)) else out
+    def discriminate(self, batch, image, training=True, index=0):
+        """D's logits for the pair (condition, image); `batch` is a batch dict or the condition tensor."""
+        return self.judge(batch, image, training, index)[1]
 
-    def prepare(self, batch, y_fake):
+    def prepare(self, batch, fake):
         """``(batch, fake)`` handed to both hooks; computed once per step.
 
         Subclasses add what both objectives read (PAN: the pyramids of x, y
-        and G(x)) so it is not computed twice. The default passes ``y_fake``
-        through; the D step receives ``fake`` with every tensor detached.
+        and G(x)) so it is not computed twice. The default passes the
+        generator's outputs through; the D step receives ``fake`` with every
+        tensor detached.
         """
-        return batch, y_fake
+        return batch, fake
 
-    def sample_panels(self, x, y):
-        """Columns of the sample grid for inputs `x` and targets `y` (numpy-able ``[B, H, W, C]`` in [-1, 1])."""
-        return [("x", x), ("G(x)", self.generator(x, training=False)), ("y", y)]
+    def sample_panels(self, batch, y=None):
+        """Columns of the sample grid, ``[(title, [B, H, W, 3] in [-1, 1])]``.
+
+        The inputs as pictures (label maps in a fixed palette, boundary maps
+        in grey), every named output (resized to the input's size) and the
+        target. ``sample_panels(x, y)`` works for one-input models.
+        """
+        if y is not None:
+            batch = {"x": batch, "y": y}
+        from tfi2i.visualize import show_input
+
+        fake = self.generate(batch, training=False)
+        size = tf.shape(batch["y"])[1:3]
+        panels = [(spec.name, show_input(spec, batch.get(spec.name, batch["y"]))) for spec in self.contract.inputs]
+        for spec in self.contract.outputs:
+            image = fake[spec.name]
+            if spec.factor != 1:
+                image = tf.image.resize(image, size, method="nearest")
+            panels.append(("G(x)" if spec.name == "y" else spec.name, _as_rgb(image)))
+        panels.append(("y", _as_rgb(batch["y"])))
+        return panels
 
     def active(self, name):
         """True when term `name` has a non-zero weight (hooks may skip inactive work)."""
         return self.loss_weights.get(name, 0.0) != 0.0
 
-    def generator_terms(self, batch, y_fake, training=True):
-        """pix2pix G objective terms: ``g_gan`` (Eq. 1, G side) and ``l1`` (Eq. 3)."""
-        terms = {"g_gan": losses.g_adversarial_loss(self.discriminate(batch["x"], y_fake, training), self.gan_mode)}
+    def generator_terms(self, batch, fake, training=True):
+        """pix2pix G objective terms: ``g_gan`` (Eq. 1, G side) and ``l1`` (Eq. 3) on the translation ``y``."""
+        y_fake = outputs_of(fake)["y"]
+        terms = {"g_gan": losses.g_adversarial_loss(self.discriminate(batch, y_fake, training), self.gan_mode)}
         terms["l1"] = losses.l1_loss(batch["y"], y_fake)
         return terms
 
-    def discriminator_terms(self, batch, y_fake, training=True):
+    def discriminator_terms(self, batch, fake, training=True):
         """pix2pix D objective terms on real and (detached) generated pairs."""
-        x = batch["x"]
+        y_fake = outputs_of(fake)["y"]
         return {
-            "d_real": losses.d_real_loss(self.discriminate(x, batch["y"], training), self.gan_mode),
-            "d_fake": losses.d_fake_loss(self.discriminate(x, y_fake, training), self.gan_mode),
+            "d_real": losses.d_real_loss(self.discriminate(batch, batch["y"], training), self.gan_mode),
+            "d_fake": losses.d_fake_loss(self.discriminate(batch, y_fake, training), self.gan_mode),
         }
 
     # ----------------------------------------------------------- mechanics
@@ -113,9 +224,8 @@ class PairedGAN(keras.Model):
 
     @property
     def discriminator_variables(self):
-        """Trainable variables of D, or of every D when ``discriminator`` is a list (PAN, multi-scale)."""
-        discs = self.discriminator if isinstance(self.discriminator, (list, tuple)) else [self.discriminator]
-        return [v for d in discs for v in d.trainable_variables]
+        """Trainable variables of every discriminator."""
+        return [v for d in self.discriminators for v in d.trainable_variables]
 
     @property
     def metrics(self):
@@ -145,16 +255,23 @@ class PairedGAN(keras.Model):
         if pairs:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
+    def with_inputs(self, batch, seeds=None):
+        """The batch plus ``inputs`` (the encoded network inputs, noise included) and ``condition`` (D's view)."""
+        inputs = self.encode(batch)
+        return {**batch, "inputs": self._with_noise(inputs, seeds), "condition": self.contract.condition(inputs)}
+
     def train_step(self, batch):
-        """One D update then one G update on `batch` (``{"x": [B,H,W,C], "y": ...}`` in [-1, 1]).
+        """One D update then one G update on `batch` (raw inputs and ``"y"``, images in [-1, 1]).
 
         Returns each term's global-batch average (this replica's share), plus
         ``g_total`` and ``d_total``; `tfi2i.train` sums them over replicas.
         """
         generator = self.generator
+        seeds = self.training_seeds(tf.shape(batch["y"])[0]) if self.contract.stochastic else None
+        batch = self.with_inputs(batch, seeds)
         with tf.GradientTape() as g_tape:
-            y_fake = generator(batch["x"], training=True)
-            batch, fake = self.prepare(batch, y_fake)
+            fake = generator(batch["inputs"], training=True)
+            batch, fake = self.prepare(batch, fake)
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_total, d_logs = self.weighted_sum(
@@ -168,8 +285,9 @@ class PairedGAN(keras.Model):
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
     def test_step(self, batch):
-        """The generator's terms on evaluation pairs (dropout and batch norm in inference mode)."""
-        batch, fake = self.prepare(batch, self.generator(batch["x"], training=False))
+        """The generator's terms on evaluation pairs (dropout and batch norm in inference mode; noise seed 0)."""
+        batch = self.with_inputs(batch)
+        batch, fake = self.prepare(batch, self.generator(batch["inputs"], training=False))
         g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=False))
         return self._log({**g_logs, "g_total": g_total})
 
@@ -188,3 +306,23 @@ def _loss_scaled(optimizer):
 
 def _scale(optimizer, loss):
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+
+def outputs_of(fake):
+    """The generator's outputs as a dict: a bare tensor (a test's ``G(x)["y"]``) becomes ``{"y": tensor}``."""
+    return fake if isinstance(fake, dict) else {"y": fake}
+
+
+def _as_rgb(image):
+    """A 1-channel image repeated to 3 channels for the grid; 3 channels unchanged."""
+    return tf.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+
+
+def default_contract(generator):
+    """One ``rgb`` input per named generator input, its named outputs, multiple 1."""
+    from tfi2i.contract import Contract, InputSpec, OutputSpec
+
+    inputs = generator.input if isinstance(generator.input, dict) else {"x": generator.input}
+    outputs = generator.output if isinstance(generator.output, dict) else {"y": generator.output}
+    return Contract(inputs=tuple(InputSpec(n, "rgb", int(t.shape[-1])) for n, t in inputs.items()),
+                    outputs=tuple(OutputSpec(n, int(t.shape[-1])) for n, t in outputs.items()))

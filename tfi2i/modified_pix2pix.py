@@ -21,7 +21,7 @@ Loss terms (keys of ``loss.weights``): ``g_gan`` (Eq. 1, G side), ``l1``
 from __future__ import annotations
 
 from tfi2i import losses
-from tfi2i.gan import PairedGAN
+from tfi2i.gan import PairedGAN, outputs_of
 
 #: Eq. 6: lambda_L1 = 1, lambda_rec = 10 (Sec. 3.1); Eq. 5: L_D = -L_adv, real and fake terms unhalved.
 PAPER_WEIGHTS = {"g_gan": 1.0, "l1": 1.0, "rec": 10.0, "d_real": 1.0, "d_fake": 1.0}
@@ -83,14 +83,33 @@ class ModifiedPix2Pix(PairedGAN):
         x = batch["x"]
         terms = super().generator_terms(batch, y_fake, training)  # g_gan, l1
         if self.active("rec"):
-            x_rec = self.generator(y_fake, training=training)  # G(G(x, z), z'): a fresh dropout mask
+            # G(G(x, z), z'): a fresh dropout mask
+            x_rec = self.generator({"x": outputs_of(y_fake)["y"]}, training=training)["y"]
             terms["rec"] = reconstruction_loss(x, x_rec)
         return terms
 
-    def sample_panels(self, x, y):
+    def sample_panels(self, batch, y=None):
         """``x | G(x) | G(G(x)) | y`` (the reconstruction shows what the ``rec`` term asks of G)."""
-        y_fake = self.generator(x, training=False)
-        return [("x", x), ("G(x)", y_fake), ("G(G(x))", self.generator(y_fake, training=False)), ("y", y)]
+        if y is not None:
+            batch = {"x": batch, "y": y}
+        x, y = batch["x"], batch["y"]
+        y_fake = self.generator({"x": x}, training=False)["y"]
+        return [("x", x), ("G(x)", y_fake), ("G(G(x))", self.generator({"x": y_fake}, training=False)["y"]), ("y", y)]
 
 
-__all__ = ["ModifiedPix2Pix", "PAPER_WEIGHTS", "VARIANTS", "VARIANT_WEIGHTS", "reconstruction_loss", "variant_weights"]
+def build(cfg) -> ModifiedPix2Pix:
+    """G, D and the Modified Pix2Pix objective (pix2pix's when ``loss.weights.rec`` is 0); builder ``tfi2i.modified_pix2pix:build``."""
+    from tfi2i import pix2pix
+    from tfi2i.networks import build_discriminator
+
+    pix2pix.check_single_input(cfg)
+    if pix2pix.input_channels(cfg) != cfg.generator.output_channels or getattr(cfg.data, "x_kind", "rgb") != "rgb":
+        raise ValueError("the reconstruction G(G(x)) needs an RGB input with generator.input_channels == "
+                         "generator.output_channels")
+    discriminator = build_discriminator(cfg.discriminator, pix2pix.discriminator_channels(cfg))
+    return ModifiedPix2Pix(pix2pix.unet(cfg), discriminator, cfg.loss.weights, gan_mode=cfg.loss.gan_mode,
+                           conditional=cfg.discriminator.conditional, contract=pix2pix.unet_contract(cfg),
+                           noise_seed=cfg.train.seed, name=cfg.name)
+
+
+__all__ = ["build", "ModifiedPix2Pix", "PAPER_WEIGHTS", "VARIANTS", "VARIANT_WEIGHTS", "reconstruction_loss", "variant_weights"]

@@ -28,7 +28,7 @@ shared by the D and G objectives; the D step sees them detached.
 import tensorflow as tf
 
 from tfi2i import losses
-from tfi2i.gan import PairedGAN
+from tfi2i.gan import PairedGAN, outputs_of
 from tfi2i.pyramid import high_frequency, smooth_pyramid
 
 
@@ -36,18 +36,11 @@ def perceptual_loss(fake_features, real_features, betas):
     """Eq. 8 for one discriminator: ``sum_l beta_l * mean_{C,H,W}((phi_l(fake) - phi_l(real))^2)``, `[B]`.
 
     ``mean`` over C, H, W is the paper's division by ``C_l H_l W_l``;
-    `real_features` are treated as constants.
+    `real_features` are treated as constants; a beta of 0 skips its layer.
+    The package's one feature-matching loss, `losses.feature_matching_loss`,
+    with the squared L2 distance.
     """
-    if len(betas) != len(fake_features) or len(fake_features) != len(real_features):
-        raise ValueError(
-            f"perceptual loss: {len(fake_features)} feature layers, {len(real_features)} real, {len(betas)} betas"
-        )
-    total = 0.0
-    for beta, f, r in zip(betas, fake_features, real_features):
-        if beta:
-            diff = tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32))
-            total = total + float(beta) * losses.per_example_mean(tf.square(diff))
-    return total
+    return losses.feature_matching_loss(fake_features, real_features, betas, distance="l2")
 
 
 class PAN(PairedGAN):
@@ -55,8 +48,8 @@ class PAN(PairedGAN):
 
     Args:
       generator: G ``[B, H, W, 3] -> [B, H, W, 3]``.
-      d_high: ``levels`` PatchGANs built with ``return_features=True`` on
-        6 (conditional) or 3 channels.
+      d_high: ``levels`` PatchGANs on 6 (conditional) or 3 channels
+        (their ``features`` feed the perceptual loss).
       d_low: ``levels`` PatchGANs (logits) on 3 channels.
       loss_weights: the eight terms' weights (see module docstring).
       feature_weights: ``beta_l``, one per LeakyReLU layer of a ``D_high``.
@@ -77,11 +70,11 @@ class PAN(PairedGAN):
 
     @property
     def d_high(self):
-        return list(self.discriminator[: self.levels])
+        return list(self.discriminators[: self.levels])
 
     @property
     def d_low(self):
-        return list(self.discriminator[self.levels:])
+        return list(self.discriminators[self.levels:])
 
     # --------------------------------------------------------------- helpers
     def _high_input(self, px_k, h_k):
@@ -95,27 +88,30 @@ class PAN(PairedGAN):
         p = smooth_pyramid(image, self.levels)
         return {"p": p, "h": high_frequency(image, self.levels, pyramid=p)}
 
-    def prepare(self, batch, y_fake):
+    def prepare(self, batch, fake):
         """The pyramids of x, y and G(x), once per step for both objectives.
 
-        ``batch`` gains ``pyr_x`` and ``pyr_y``; ``fake`` is ``{"image": G(x),
-        "p": [...], "h": [...]}`` (detached for the D step by `PairedGAN`).
+        ``batch`` gains ``pyr_x`` and ``pyr_y``; ``fake`` is the generator's
+        outputs plus ``"p": [...], "h": [...]`` of ``fake["y"]`` (detached for
+        the D step by `PairedGAN`).
         """
-        if isinstance(y_fake, dict):
-            return batch, y_fake
-        fake = {"image": y_fake}
-        if self._uses_pyramids():
-            batch = {**batch, "pyr_x": self.pyramids(batch["x"]), "pyr_y": self.pyramids(batch["y"])}
-            fake.update(self.pyramids(y_fake))
+        fake = dict(outputs_of(fake))
+        if "p" in fake or not self._uses_pyramids():
+            return batch, fake
+        batch = {**batch, "pyr_x": self.pyramids(batch["x"]), "pyr_y": self.pyramids(batch["y"])}
+        fake.update(self.pyramids(fake["y"]))
         return batch, fake
 
-    def sample_panels(self, x, y):
+    def sample_panels(self, batch, y=None):
         """``x | G(x) | y`` then ``h_k(G(x)) | h_k(y)`` per level: what each ``D_high[k]`` judges.
 
         The maps are shown at full size (nearest-neighbour) with ``4 * h_k``
         clipped to [-1, 1], so mid-grey is 0.
         """
-        y_fake = self.generator(x, training=False)
+        if y is not None:
+            batch = {"x": batch, "y": y}
+        x, y = batch["x"], batch["y"]
+        y_fake = self.generate(batch, training=False)["y"]
         panels = [("x", x), ("G(x)", y_fake), ("y", y)]
         hf, hy = self.pyramids(y_fake)["h"], self.pyramids(y)["h"]
         size = tf.shape(x)[1:3]
@@ -161,7 +157,7 @@ class PAN(PairedGAN):
                 g_high.append(losses.g_adversarial_loss(_logits(fake_out), self.gan_mode))
                 if self.active("perceptual"):
                     real_out = d(self._high_input(px[k], hy[k]), training=training)
-                    perceptual.append(perceptual_loss(fake_out[:-1], real_out[:-1], self.feature_weights))
+                    perceptual.append(perceptual_loss(fake_out[0], real_out[0], self.feature_weights))
             if self.active("g_high"):
                 terms["g_high"] = tf.add_n(g_high)
             if perceptual:
@@ -171,8 +167,56 @@ class PAN(PairedGAN):
                 [losses.g_adversarial_loss(_logits(d(fake["p"][k + 1], training=training)), self.gan_mode)
                  for k, d in enumerate(self.d_low)]
             )
-        terms["l1"] = losses.l1_loss(batch["y"], fake["image"])
+        terms["l1"] = losses.l1_loss(batch["y"], fake["y"])
         return terms
+
+
+#: "three levels for each are enough" (Sec. 3.2)
+LEVELS = 3
+
+
+def build(cfg) -> PairedGAN:
+    """G, the discriminators and the objective from a config (the run builder ``tfi2i.pan:build``).
+
+    The loss weights pick the objective: PAN's terms -> `PAN`; ``l2_hole``
+    -> the Context Encoder baseline (same networks, unconditional D on the
+    output); ``g_gan`` -> the pix2pix variant (same networks, plain objective).
+    """
+    from tfi2i import pix2pix
+    from tfi2i.context_encoder import ContextEncoder
+    from tfi2i.networks import build_discriminator
+
+    pix2pix.check_single_input(cfg)
+    generator, contract = pix2pix.unet(cfg), pix2pix.unet_contract(cfg)
+    common = dict(gan_mode=cfg.loss.gan_mode, contract=contract, noise_seed=cfg.train.seed, name=cfg.name)
+    cy = cfg.generator.output_channels
+    if "l2_hole" in cfg.loss.weights:
+        if cfg.discriminator.conditional:
+            raise ValueError("the Context Encoder baseline judges the output alone: it needs "
+                             "discriminator.conditional=false")
+        return ContextEncoder(generator, build_discriminator(cfg.discriminator, cy), cfg.loss.weights, **common)
+    if "g_gan" in cfg.loss.weights:
+        return PairedGAN(generator, build_discriminator(cfg.discriminator, pix2pix.discriminator_channels(cfg)),
+                         cfg.loss.weights, conditional=cfg.discriminator.conditional, **common)
+    betas = list(cfg.loss.feature_weights) or [1.0] * (cfg.discriminator.n_layers + 1)
+    if len(betas) != cfg.discriminator.n_layers + 1:
+        raise ValueError(
+            f"loss.feature_weights has {len(betas)} betas; the PatchGAN with n_layers={cfg.discriminator.n_layers} "
+            f"has {cfg.discriminator.n_layers + 1} LeakyReLU layers"
+        )
+    crop = cfg.data.crop_size
+    crop = min(crop) if isinstance(crop, (list, tuple)) else crop
+    coarsest, smallest = crop // 2**LEVELS, 3 * 2**cfg.discriminator.n_layers
+    if coarsest < smallest:
+        raise ValueError(
+            f"data.crop_size={cfg.data.crop_size} is too small for PAN: the coarsest pyramid level p_{LEVELS} is "
+            f"{coarsest}x{coarsest}, and a PatchGAN with discriminator.n_layers={cfg.discriminator.n_layers} needs "
+            f">= {smallest}x{smallest}; use data.crop_size >= {smallest * 2**LEVELS} or fewer discriminator layers"
+        )
+    high_in = pix2pix.discriminator_channels(cfg)
+    d_high = [build_discriminator(cfg.discriminator, high_in, name=f"D_high_{k}") for k in range(LEVELS)]
+    d_low = [build_discriminator(cfg.discriminator, cy, name=f"D_low_{k}") for k in range(LEVELS)]
+    return PAN(generator, d_high, d_low, cfg.loss.weights, betas, conditional=cfg.discriminator.conditional, **common)
 
 
 def _logits(out):

@@ -1,41 +1,87 @@
-"""Reading a training run directory back: its config and its trained generator."""
+"""Reading a training run directory back: its config and its trained model.
+
+A run is self-describing: ``config.json`` records the config's type and the
+builder that made the model (``Config.builder``, a name inside the tfi2i
+package, e.g. ``tfi2i.pan:build``), so :func:`load_model` rebuilds any run's
+model and restores its latest checkpoint. Every tool that runs a trained
+model (``tfi2i evaluate --workdir``, ``tfi2i export``, ``tfi2i translate``,
+the super-resolution report) goes through it and then uses only the model's
+contract (`tfi2i.contract`). A run directory written before builders were
+recorded has none, which means the U-Net pix2pix family
+(`tfi2i.config.DEFAULT_BUILDER`).
+"""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from pathlib import Path
 
 
 class RunError(ValueError):
-    """A path is not a usable run directory (no config.json, no checkpoint)."""
+    """A path is not a usable run directory (no config.json, no checkpoint, unknown builder)."""
+
+
+#: What `load_model` returns: the run's config, its model (a `tfi2i.gan.PairedGAN`) and the checkpoint restored.
+LoadedRun = collections.namedtuple("LoadedRun", ["cfg", "model", "checkpoint"])
 
 
 def load_config(workdir):
-    """The resolved `Config` a run was trained with (``W/config.json``)."""
+    """The resolved config a run was trained with (``W/config.json``, read back as its recorded type)."""
     from tfi2i import config as config_lib
 
     path = Path(workdir) / "config.json"
     if not path.is_file():
         raise RunError(f"{workdir} is not a training run directory (no config.json)")
-    return config_lib.from_dict(config_lib.Config, json.loads(path.read_text()))
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is not readable JSON: {exc}") from None
+    try:
+        return config_lib.load(values)
+    except config_lib.ConfigError as exc:
+        raise RunError(f"{path}: {exc}") from None
 
 
-def load_generator(workdir):
-    """Builds the run's generator and restores it from the latest checkpoint.
+def builder_of(cfg):
+    """The function ``cfg.builder`` names (``(cfg) -> PairedGAN``)."""
+    from tfi2i import config as config_lib
 
-    Returns:
-      (cfg, generator, checkpoint_path). Only the generator is restored; the
-      discriminators and optimizers in the checkpoint are ignored.
+    try:
+        fn = config_lib.import_name(cfg.builder, "builder")
+    except config_lib.ConfigError as exc:
+        raise RunError(str(exc)) from None
+    if not callable(fn):
+        raise RunError(f"builder {cfg.builder!r} is not a function")
+    return fn
+
+
+def load_model(workdir) -> LoadedRun:
+    """Rebuilds a run's model from ``config.json`` and restores its latest checkpoint.
+
+    The generator and the discriminators come back; the optimizers are not
+    built (inference and evaluation only). Returns ``LoadedRun(cfg, model,
+    checkpoint_path)``; ``model.contract`` says how to call it.
     """
     import tensorflow as tf
 
-    from tfi2i.networks import build_generator
-
     cfg = load_config(workdir)
+    build = builder_of(cfg)
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     if latest is None:
         raise RunError(f"{workdir}/checkpoints holds no checkpoint")
-    generator = build_generator(cfg.generator)
-    tf.train.Checkpoint(generator=generator).restore(latest).expect_partial()
-    return cfg, generator, latest
+    model = build(cfg)
+    from tfi2i.checkpoint import model_objects
+
+    status = tf.train.Checkpoint(**model_objects(model)).restore(latest)
+    status.expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as exc:
+        raise RunError(f"{latest} does not fit the model {cfg.builder} builds from {workdir}/config.json: "
+                       f"{str(exc)[:300]}") from None
+    return LoadedRun(cfg, model, latest)
+
+
+__all__ = ["LoadedRun", "RunError", "builder_of", "load_config", "load_model"]

@@ -79,6 +79,7 @@ from tfi2i.metrics.fcn import (
     load_segmenter,
     per_class_report,
 )
+from tfi2i.pretrained import KERAS_WEIGHTS, WeightsUnavailableError, build_application
 
 __all__ = [
     "VGG16_NOTOP_FILE",
@@ -96,11 +97,9 @@ __all__ = [
 ]
 
 #: File name Keras caches the ImageNet VGG16 (no top) weights under (in ``$KERAS_HOME/models``).
-VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_NOTOP_FILE = KERAS_WEIGHTS["VGG16"].file
 #: Where Keras downloads it from.
-VGG16_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
-)
+VGG16_NOTOP_URL = KERAS_WEIGHTS["VGG16"].url
 #: Keras / caffe VGG16 input mean, BGR order.
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 #: Total stride of FCN-8s (pool5): inputs must be multiples of it.
@@ -110,26 +109,11 @@ STRIDE = 32
 # --------------------------------------------------------------------------- model
 
 
-def _keras_home() -> str:
-    try:
-        from keras.src.backend.config import keras_home
-
-        return keras_home()
-    except Exception:  # noqa: BLE001 - private API; fall back to the documented rule
-        return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-
-
-def _imagenet_help() -> str:
-    cache = os.path.join(_keras_home(), "models", VGG16_NOTOP_FILE)
-    return (
-        f"download {VGG16_NOTOP_URL} on a machine with network access and put it at {cache} "
-        f"(Keras' cache, $KERAS_HOME/models), or pass --weights PATH to that .h5 file anywhere, "
-        "or --weights none to start from random weights"
-    )
-
-
 def vgg16_backbone(weights="imagenet"):
     """``keras.applications.VGG16(include_top=False)`` with input ``[None, None, 3]``.
+
+    Loaded through :func:`tfi2i.pretrained.build_application` (the package's one
+    "weights not available offline" path).
 
     Args:
         weights: ``"imagenet"`` (Keras downloads / caches
@@ -141,32 +125,12 @@ def vgg16_backbone(weights="imagenet"):
             file; the message says where to put the file), or the path is missing
             or does not fit.
     """
-    import keras
-
-    if weights is None or str(weights).lower() == "none":
-        w = None
-    elif str(weights).lower() == "imagenet":
-        w = "imagenet"
-    else:
-        p = Path(weights).expanduser()
-        if not p.is_file():
-            raise SegmenterError(f"--weights {weights}: file not found; expected 'imagenet', 'none' or the path "
-                                 f"of {VGG16_NOTOP_FILE} (or another no-top VGG16 weights file)")
-        w = os.fspath(p)
+    how = "--weights PATH to that .h5 file anywhere, or --weights none to start from random weights"
     try:
-        return keras.applications.VGG16(include_top=False, weights=w, input_shape=(None, None, 3))
-    except SegmenterError:
-        raise
-    except Exception as e:  # noqa: BLE001 - download / file errors become one clear message
-        if w == "imagenet":
-            raise SegmenterError(
-                f"cannot get the ImageNet VGG16 weights ({type(e).__name__}: {e}); {_imagenet_help()}"
-            ) from e
-        if w is not None:
-            raise SegmenterError(f"--weights {w}: cannot load it into VGG16 without top "
-                                 f"({type(e).__name__}: {e}); expected {VGG16_NOTOP_FILE} or a file "
-                                 "like it") from e
-        raise
+        return build_application("VGG16", weights, how_to_pass=how, input_shape=(None, None, 3))
+    except (WeightsUnavailableError, ValueError) as e:  # one message, naming the flag for a path
+        local = weights is not None and str(weights).lower() not in ("imagenet", "none")
+        raise SegmenterError((f"--weights {weights}: " if local else "") + str(e)) from e
 
 
 def bilinear_kernel(kernel_size: int, channels: int) -> np.ndarray:

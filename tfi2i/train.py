@@ -9,7 +9,7 @@ Run directory layout::
     W/config.json              resolved config (read back on --resume)
     W/checkpoints/             tf.train checkpoints (both nets, both optimizers, step, epoch)
     W/logs/                    TensorBoard scalars and image grids
-    W/samples/step_XXXXXXX.png fixed evaluation pairs: x | G(x) | y
+    W/samples/step_XXXXXXX.png fixed evaluation pairs: inputs | outputs | y
     W/metrics.jsonl            one JSON object per logged step (+ evaluation records)
     W/eval.json                final evaluation metrics (L1, MSE, PSNR, SSIM)
     W/loss_curves.png          every loss term against the step
@@ -77,13 +77,15 @@ def resolve_config(cfg, args):
     return cfg
 
 
-def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None, add_arguments=None, after_fit=None):
+def main(config_fn, build_fn=None, argv=None, description=None, demo_config_fn=None, add_arguments=None,
+         after_fit=None):
     """Entry point of ``python recipes/<name>.py``.
 
     Args:
       config_fn: ``() -> Config``: the paper's settings; ``(args) -> Config``
         when `add_arguments` is given (e.g. ``--task`` / ``--variant``).
-      build_fn: ``(Config) -> PairedGAN`` (uncompiled).
+      build_fn: ``(Config) -> PairedGAN`` (uncompiled); default: the
+        function ``cfg.builder`` names (what `tfi2i.runs.load_model` rebuilds).
       demo_config_fn: ``(Config) -> Config`` applied when no data is given
         (short schedule on the embedded demo set).
       add_arguments: ``(argparse.ArgumentParser) -> None``: the recipe's own
@@ -104,7 +106,7 @@ def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None, 
             print(config_lib.to_json(cfg))
             return 0
         if args.summary:
-            print(json.dumps(parameter_summary(build_fn(cfg)), indent=2))
+            print(json.dumps(parameter_summary((build_fn or _builder(cfg))(cfg)), indent=2))
             return 0
         workdir = args.workdir or os.path.join("runs", cfg.name)
         hook = None if after_fit is None else (lambda c, w: after_fit(c, w, args))
@@ -115,6 +117,15 @@ def main(config_fn, build_fn, argv=None, description=None, demo_config_fn=None, 
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _builder(cfg):
+    from tfi2i.runs import RunError, builder_of
+
+    try:
+        return builder_of(cfg)
+    except RunError as exc:
+        raise config_lib.ConfigError(str(exc)) from None
 
 
 def parameter_summary(model):
@@ -266,7 +277,7 @@ def prepare_workdir(workdir, cfg, resume):
     if resume:
         if not has_run:
             raise TrainingError(f"--resume: {workdir} holds no run (no config.json); start it without --resume")
-        saved = config_lib.from_dict(config_lib.Config, json.load(open(cfg_path)))
+        saved = config_lib.load(json.load(open(cfg_path)))
         # keep the saved run's settings; the length of training and how it runs (strategy, XLA,
         # mixed precision) follow this invocation
         now = cfg.train
@@ -288,14 +299,24 @@ def prepare_workdir(workdir, cfg, resume):
     return cfg
 
 
-def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
+def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     """Trains `build_fn(cfg)` per `cfg`, writing everything into `workdir`. Returns the final logs.
 
-    `after_fit` ``(cfg, workdir)`` runs on the chief after evaluation and export.
+    ``build_fn`` defaults to the function ``cfg.builder`` names; a different
+    one (a test's model) trains, but `tfi2i.runs.load_model` will rebuild the
+    run with ``cfg.builder`` (a warning says so). `after_fit` ``(cfg,
+    workdir)`` runs on the chief after evaluation and export.
     """
+    if workdir is None:
+        raise TrainingError("fit needs a run directory (workdir)")
+    if build_fn is None:
+        build_fn = _builder(cfg)
+    elif config_lib.qualified_name(build_fn) != cfg.builder:
+        log.warning("training with %s, but config.json records builder %s: evaluate/export/translate will rebuild "
+                    "the run with the latter", config_lib.qualified_name(build_fn), cfg.builder)
     import tensorflow as tf
 
-    from tfi2i.checkpoint import TrainingState
+    from tfi2i.checkpoint import TrainingState, model_objects
     from tfi2i.data import pipeline
 
     strategy = make_strategy(cfg.train.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
@@ -319,8 +340,7 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
         g_opt, d_opt = make_optimizers(cfg, spe)
         model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
         state = TrainingState(
-            os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_checkpoints,
-            generator=model.generator, discriminator=_as_trackable(model.discriminator),
+            os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_checkpoints, **model_objects(model),
             g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
         )
     start = 0
@@ -344,7 +364,8 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
     iterator = iter(distribute(strategy, ds, global_batch))
     jit = use_jit(cfg, strategy)
     step_fn = make_distributed_step(model, strategy, jit)
-    samples = next(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples, limit=data_cfg.num_samples)))
+    samples = _next_batch(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples,
+                                                     limit=data_cfg.num_samples)), "evaluation data", workdir)
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs")) if chief else tf.summary.create_noop_writer()
     log.info("training %s from step %d to %d (%s strategy, %d replicas, XLA %s, %s)", cfg.name, start, steps,
              cfg.train.strategy, strategy.num_replicas_in_sync, "on" if jit else "off",
@@ -355,7 +376,8 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
     step = start
     try:
         while step < steps:
-            logs = {k: float(v) for k, v in step_fn(next(iterator)).items()}
+            batch = _next_batch(iterator, f"training data at step {step + 1}", workdir)
+            logs = {k: float(v) for k, v in step_fn(batch).items()}
             bad = [k for k, v in logs.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingError(
@@ -394,7 +416,9 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
         log.info("worker done: %s", workdir)
         return last
     if cfg.train.eval_at_end:
-        results = evaluate_generator(model.generator, eval_src, data_cfg, out_dir=None)
+        from tfi2i.model_eval import evaluate_model
+
+        results = evaluate_model(model, eval_src, data_cfg, out_dir=None)
         results["step"] = step
         _append_jsonl(metrics_path, {"split": "eval", **results})
         from tfi2i.visualize import atomic_write_bytes
@@ -415,18 +439,30 @@ def fit(cfg, build_fn, workdir, resume=False, after_fit=None):
     return last
 
 
-def _as_trackable(discriminator):
-    if isinstance(discriminator, (list, tuple)):
-        import tensorflow as tf
-
-        return tf.train.Checkpoint(**{f"d{i}": d for i, d in enumerate(discriminator)})
-    return discriminator
-
-
 def _lr(optimizer):
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     lr = inner.learning_rate
     return lr(inner.iterations) if callable(lr) else lr
+
+
+def _next_batch(iterator, what, workdir):
+    """``next(iterator)``; a bad file tf.data finds (label ids out of range, ...) becomes a `TrainingError`."""
+    import tensorflow as tf
+
+    try:
+        return next(iterator)
+    except tf.errors.InvalidArgumentError as exc:
+        raise TrainingError(f"bad {what}: {_readable(exc.message)}; checkpoints in {workdir}/checkpoints "
+                            "are kept") from None
+
+
+def _readable(message):
+    """The assertion's own words from a TF error message, without the graph dump and brackets."""
+    text = str(message)
+    if "assertion failed:" in text:
+        text = text.split("assertion failed:", 1)[1]
+    text = text.splitlines()[0] if text.strip() else "(no message)"
+    return " ".join(part.strip(" []") for part in text.split("] [")).strip()[:1000]
 
 
 def _truncate_jsonl(path, step):
@@ -454,14 +490,15 @@ def _progress(start, total, disable=False):
 def write_samples(model, samples, workdir, step, writer=None):
     """Saves the fixed evaluation pairs as a grid, one row per pair, PNG and TensorBoard.
 
-    The columns are the model's `sample_panels` (``x | G(x) | y``; PAN adds
-    the high-frequency maps ``h_k`` of output and target).
+    The columns are the model's `sample_panels` (its inputs as pictures,
+    every named output, the target; PAN adds the high-frequency maps ``h_k``
+    of output and target).
     """
     import tensorflow as tf
 
     from tfi2i.visualize import image_grid, save_png
 
-    panels = model.sample_panels(samples["x"], samples["y"])
+    panels = model.sample_panels(samples)
     arrays = [np.asarray(p) for _, p in panels]
     rows = [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
     grid = image_grid(rows)
@@ -471,39 +508,3 @@ def write_samples(model, samples, workdir, step, writer=None):
             tf.summary.image("samples/grid", grid[None], max_outputs=1,
                              description=" | ".join(name for name, _ in panels))
     return grid
-
-
-def evaluate_generator(generator, source, data_cfg, out_dir=None, metrics=("l1", "mse", "psnr", "ssim"), progress=True,
-                       target_dir=None, inception_weights="imagenet", on_batch=None):
-    """Runs G over an evaluation source (no jitter, inference mode) and averages the metrics.
-
-    Values are on the [0, 1] scale (images mapped from [-1, 1]). With
-    ``out_dir`` the predictions are also written as PNGs named after the pairs
-    (``target_dir``: the targets too, as the model saw them), so a run can be
-    re-scored with ``tfi2i evaluate --pred out_dir --target target_dir``.
-    ``on_batch(batch, y_fake)`` lets callers score more (e.g. the FCN score).
-    """
-    from tfi2i.data import pipeline
-    from tfi2i.evaluate import MetricAccumulator
-    from tfi2i.metrics import from_minus1_1
-    from tfi2i.visualize import save_png, to_uint8_image
-
-    acc = MetricAccumulator(metrics, inception_weights=inception_weights)
-    ds = pipeline.eval_dataset(source, data_cfg, batch_size=max(8, data_cfg.batch_size))  # inference: batch-independent
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(source), unit="img", desc="evaluate", disable=not progress, file=sys.stderr,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
-    for batch in ds:
-        y_fake = generator(batch["x"], training=False)
-        names = [n.decode() for n in batch["name"].numpy()]
-        acc.update(from_minus1_1(y_fake), from_minus1_1(batch["y"]), names)
-        for folder, images in ((out_dir, y_fake), (target_dir, batch["y"])):
-            if folder:
-                for name, img in zip(names, images.numpy()):
-                    save_png(os.path.join(folder, f"{name}.png"), to_uint8_image(img))
-        if on_batch is not None:
-            on_batch(batch, y_fake)
-        bar.update(len(names))
-    bar.close()
-    return acc.result()

@@ -17,6 +17,39 @@ def to_uint8_image(image):
     return image[..., :3]
 
 
+def label_palette(num_classes):
+    """A fixed colour per class id, float32 ``[num_classes, 3]`` in [-1, 1] (id 0 black; the PASCAL VOC bit pattern)."""
+    colours = np.zeros((num_classes, 3), np.float32)
+    for i in range(num_classes):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        colours[i] = (r, g, b)
+    return colours / 127.5 - 1.0
+
+
+def show_input(spec, value):
+    """A generator input as a picture for a sample grid, float ``[B, H, W, 3]`` in [-1, 1].
+
+    ``labels``: ids (int ``[B, H, W, 1]``) or one-hot maps coloured with
+    :func:`label_palette`; ``instances``: the boundary map in grey (1 white);
+    ``rgb`` / ``style``: the image (1 channel repeated).
+    """
+    import tensorflow as tf
+
+    if spec.kind == "labels":
+        ids = tf.cast(value, tf.int32)[..., 0] if (value.dtype.is_integer or value.shape[-1] == 1) else tf.argmax(
+            value, axis=-1, output_type=tf.int32)
+        return tf.gather(tf.constant(label_palette(spec.num_classes)), tf.clip_by_value(ids, 0, spec.num_classes - 1))
+    value = tf.cast(value, tf.float32)
+    if spec.kind == "instances":
+        value = value * 2.0 - 1.0
+    return tf.repeat(value, 3, axis=-1) if value.shape[-1] == 1 else value[..., :3]
+
+
 def image_grid(rows, pad=2):
     """Tiles ``rows`` (a list of rows, each a list of ``[H, W, C]`` arrays in [-1, 1]) into one uint8 RGB image."""
     tiles = [[to_uint8_image(t) for t in row] for row in rows]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,14 @@ def digest(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def default_set(tmp_path_factory):
-    """The default demo set (56 pairs at 256), generated once, with its generation time."""
+    """The default demo set (56 pairs at 256), generated once (its speed: benchmarks/bench_demo.py)."""
     root = tmp_path_factory.mktemp("demo") / "set"
-    t0 = time.perf_counter()
     make_demo(root)
-    return root, time.perf_counter() - t0
+    return root
 
 
-def test_default_set_fast_and_well_formed(default_set):
-    root, seconds = default_set
-    assert seconds < 5.0, f"make_demo took {seconds:.2f} s for 56 pairs at 256 (budget 5 s)"
+def test_default_set_well_formed(default_set):
+    root = default_set
     assert [p.name for p in sorted(root.iterdir())] == ["demo.json", "train", "val"]
     splits = find_splits(root)
     assert list(splits) == ["train", "val"]
@@ -45,7 +42,7 @@ def test_default_set_fast_and_well_formed(default_set):
 
 
 def test_byte_identical_for_same_seed(default_set, tmp_path):
-    root, _ = default_set
+    root = default_set
     again = make_demo(tmp_path / "again")
     assert again == tmp_path / "again"
     assert digest(again) == digest(root)
@@ -54,7 +51,7 @@ def test_byte_identical_for_same_seed(default_set, tmp_path):
 
 
 def test_image_does_not_depend_on_count(default_set, tmp_path):
-    root, _ = default_set
+    root = default_set
     small = make_demo(tmp_path / "small", num_train=3, num_val=0)
     assert not (small / "val").exists()
     d_small, d_full = digest(small), digest(root)
@@ -63,7 +60,7 @@ def test_image_does_not_depend_on_count(default_set, tmp_path):
 
 
 def test_labels_use_palette_and_photos_follow_classes(default_set):
-    root, _ = default_set
+    root = default_set
     src = open_source(root / "train")
     seen = set()
     class_means = {c: [] for c in range(len(PALETTE))}
@@ -87,7 +84,7 @@ def test_labels_use_palette_and_photos_follow_classes(default_set):
 
 
 def test_png_layout(default_set):
-    root, _ = default_set
+    root = default_set
     img = read_image(root / "val" / "0000.png")
     assert img.shape == (256, 512, 3) and img.dtype == np.uint8
 

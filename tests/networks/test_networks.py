@@ -23,14 +23,14 @@ def test_patchgan_parameter_count(norm, expected):
 
 def test_patchgan_30x30_map_for_256():
     d = patchgan_discriminator(6, 8, 3, "batch")
-    assert d(tf.zeros([2, 256, 256, 6])).shape == (2, 30, 30, 1)
+    assert d(tf.zeros([2, 256, 256, 6]))[1].shape == (2, 30, 30, 1)
 
 
 def test_unet_depths_and_sizes():
     assert unet_depth("unet_128") == 7 and unet_depth("unet_256") == 8
     g = unet_generator("unet_256", 4, "instance")
     for shape in [(1, 256, 256, 3), (1, 512, 256, 3), (1, 512, 512, 3)]:
-        out = g(tf.zeros(shape), training=False)
+        out = g({"x": tf.zeros(shape)}, training=False)["y"]
         assert out.shape == shape and out.dtype == tf.float32
     with pytest.raises(ValueError):
         unet_depth("resnet_9blocks")
@@ -72,6 +72,7 @@ def test_instance_norm_is_per_image_per_channel():
 
 
 def test_patchgan_returns_features():
-    d = patchgan_discriminator(6, 4, 3, "instance", return_features=True)
-    outs = d(tf.zeros([1, 64, 64, 6]))
+    d = patchgan_discriminator(6, 4, 3, "instance")
+    features, logits = d(tf.zeros([1, 64, 64, 6]))
+    outs = [*features, logits]
     assert len(outs) == 5 and outs[-1].shape == (1, 6, 6, 1)

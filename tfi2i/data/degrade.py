@@ -138,8 +138,8 @@ def modcrop(y, factor):
 
 
 def hole_size(data_cfg):
-    """``data_cfg.hole_size``, or ``crop_size // 2`` when it is 0."""
-    return int(data_cfg.hole_size) or int(data_cfg.crop_size) // 2
+    """``data_cfg.hole_size``, or ``crop_size // 2`` when it is 0 (the shorter side for a (height, width) crop)."""
+    return int(data_cfg.hole_size) or min(data_cfg.crop_hw) // 2
 
 
 def check_task(data_cfg):
@@ -150,17 +150,20 @@ def check_task(data_cfg):
             divisible by ``sr_factor`` (superres4x), a hole larger than the crop
             or negative (inpainting); the message says which setting to change.
     """
-    task, crop = data_cfg.task, int(data_cfg.crop_size)
+    task, (crop_h, crop_w) = data_cfg.task, data_cfg.crop_hw
+    crop = min(crop_h, crop_w)
     if task not in TASKS:
         raise ConfigError(f"data.task must be one of {', '.join(TASKS)}, got '{task}'")
     if task == "superres4x":
         factor = int(data_cfg.sr_factor)
         if factor < 1:
             raise ConfigError(f"data.sr_factor must be >= 1, got {factor}")
-        if crop % factor:
+        bad = next((c for c in (crop_h, crop_w) if c % factor), None)
+        if bad is not None:
             raise ConfigError(
-                f"data.crop_size {crop} is not divisible by data.sr_factor {factor}: the super-resolution "
-                f"input is the crop downsampled by {factor}; use e.g. data.crop_size={crop - crop % factor}"
+                f"data.crop_size {data_cfg.crop_size} is not divisible by data.sr_factor {factor}: the "
+                f"super-resolution input is the crop downsampled by {factor}; use e.g. "
+                f"data.crop_size={bad - bad % factor}"
             )
     if task == "inpainting":
         if int(data_cfg.hole_size) < 0:

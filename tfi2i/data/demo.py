@@ -27,6 +27,11 @@ left, B = photo on the right, so labels -> photo is ``direction="AtoB"``.
 ``root/demo.json`` records the generation parameters. The single-image
 variant (``photos_only=True``, its own cache folder) holds only the photos:
 the derived tasks (super-resolution, inpainting) train on them.
+
+:func:`make_label_demo` writes a different, tiny set for label-map models
+(pix2pixHD-style inputs): two folders ``A/`` (photos), ``B/`` (1-channel
+class-id PNGs) and optionally ``inst/`` (16-bit instance-id PNGs), at a
+rectangular size.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import numpy as np
 
 from tfi2i.data.images import PathLike
 
-__all__ = ["DEMO_VERSION", "CLASSES", "PALETTE", "make_demo", "default_demo_root", "ensure_demo"]
+__all__ = ["DEMO_VERSION", "CLASSES", "PALETTE", "make_demo", "default_demo_root", "ensure_demo", "make_label_demo"]
 
 #: Bump when the generated images change, so cached copies are regenerated.
 DEMO_VERSION = 1
@@ -355,3 +360,132 @@ def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool
     if _read_marker(root) == _params(**args):
         return root
     return make_demo(root, **args)
+
+
+# --------------------------------------------------------------------------- label-map demo (two folders)
+
+
+def _label_scene(rng: np.random.Generator, h: int, w: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids ``uint16 [h, w]`` in ``[0, num_classes)`` and Cityscapes-style instance ids ``uint16 [h, w]``.
+
+    Background: class 0 above a random horizon, class ``1 % num_classes``
+    below ("stuff": instance id = class id). Then 2..5 rectangles and
+    ellipses of random classes ("things": instance id ``1000 * class + k``,
+    ``k`` = 1, 2, ...), so that touching objects of one class still have an
+    instance boundary.
+    """
+    lab = np.zeros((h, w), np.uint16)
+    lab[int(h * rng.uniform(0.3, 0.7)):] = 1 % num_classes
+    inst = lab.copy()
+    for k in range(1, int(rng.integers(2, 6)) + 1):
+        c = int(rng.integers(0, num_classes))
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        rx, ry = int(rng.integers(2, max(3, w // 4))), int(rng.integers(2, max(3, h // 3)))
+        mask = np.zeros((h, w), np.uint8)
+        if rng.random() < 0.5:
+            cv2.rectangle(mask, (cx - rx, cy - ry), (cx + rx, cy + ry), 1, thickness=-1)
+        else:
+            cv2.ellipse(mask, (cx, cy), (rx, ry), 0, 0, 360, 1, thickness=-1, lineType=cv2.LINE_8)
+        m = mask.astype(bool)
+        lab[m] = c
+        inst[m] = 1000 * c + k
+    return lab, inst
+
+
+def _label_photo(rng: np.random.Generator, lab: np.ndarray, inst: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """A "photo" of a label map: per-class colour, per-instance brightness, noise; uint8 ``[h, w, 3]`` RGB."""
+    photo = palette[lab].astype(np.float32)
+    for v in np.unique(inst):
+        photo[inst == v] *= np.float32(rng.uniform(0.8, 1.2))
+    photo += 6.0 * rng.standard_normal(photo.shape).astype(np.float32)
+    return np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    path.write_bytes(buf.tobytes())
+
+
+def make_label_demo(root: PathLike, num_train: int = 8, num_val: int = 2, size: tuple[int, int] = (32, 64),
+                    num_classes: int = 5, instances: bool = True, seed: int = 0) -> Path:
+    """Write a tiny synthetic label-map data set in the two-folder layout, replacing ``root``.
+
+    Layout (``SPLIT`` = ``train``, and ``val`` when ``num_val > 0``)::
+
+        root/SPLIT/A/0000.png     photo, uint8 RGB [H, W, 3]
+        root/SPLIT/B/0000.png     class ids, 1-channel PNG: 8-bit (16-bit when num_classes > 256),
+                                  values in [0, num_classes)
+        root/SPLIT/inst/0000.png  instance ids, 1-channel 16-bit PNG (instances=True): "stuff"
+                                  pixels hold their class id, objects 1000 * class + k (k = 1, 2, ...),
+                                  like Cityscapes *_instanceIds.png
+        root/label_demo.json      the generation parameters
+
+    Each photo is a per-class colour with per-instance brightness and noise, so
+    labels -> photo is learnable. Read it as labels -> photo with::
+
+        DataConfig(path=str(root), direction="BtoA", x_kind="labels", num_classes=num_classes,
+                   instances="inst", crop_size=size, load_size=size)
+
+    Deterministic: byte-identical for identical arguments (image ``i`` of a
+    split does not depend on the counts); a few milliseconds per image at the
+    default size. The write is atomic like :func:`make_demo`'s.
+
+    Args:
+        root: destination folder (created with its parents).
+        num_train: training examples (>= 1).
+        num_val: validation examples (>= 0).
+        size: ``(height, width)`` of every image, each >= 8 (default 32x64, H x W: W = 2 H).
+        num_classes: number of classes (>= 2); ids lie in ``[0, num_classes)``.
+        instances: also write ``inst/``.
+        seed: RNG seed.
+
+    Returns:
+        ``root`` as a :class:`pathlib.Path`.
+
+    Raises:
+        ValueError: invalid counts, size or class count.
+    """
+    h, w = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if int(num_train) < 1 or int(num_val) < 0:
+        raise ValueError(f"make_label_demo needs num_train >= 1 and num_val >= 0, got {num_train}, {num_val}")
+    if h < 8 or w < 8:
+        raise ValueError(f"make_label_demo needs a size of at least 8x8 (height, width), got {size}")
+    if not 2 <= int(num_classes) <= 65536:
+        raise ValueError(f"make_label_demo needs 2 <= num_classes <= 65536, got {num_classes}")
+    num_classes = int(num_classes)
+    palette = np.random.default_rng([DEMO_VERSION, 7919, num_classes]).integers(30, 226, (num_classes, 3))
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        for split, n in (("train", num_train), ("val", num_val)):
+            if n == 0:
+                continue
+            folders = ["A", "B"] + (["inst"] if instances else [])
+            for f in folders:
+                (tmp / split / f).mkdir(parents=True)
+            for i in range(int(n)):
+                rng = np.random.default_rng([DEMO_VERSION, 101, int(seed), _SPLIT_IDS[split], i])
+                lab, inst = _label_scene(rng, h, w, num_classes)
+                photo = _label_photo(rng, lab, inst, palette)
+                name = f"{i:04d}.png"
+                _png(tmp / split / "A" / name, np.ascontiguousarray(photo[:, :, ::-1]))
+                _png(tmp / split / "B" / name, lab.astype(np.uint8) if num_classes <= 256 else lab)
+                if instances:
+                    _png(tmp / split / "inst" / name, inst)
+        params = {"version": DEMO_VERSION, "num_train": int(num_train), "num_val": int(num_val), "size": [h, w],
+                  "num_classes": num_classes, "instances": bool(instances), "seed": int(seed)}
+        (tmp / "label_demo.json").write_text(json.dumps(params, sort_keys=True) + "\n", encoding="utf-8")
+        old = None
+        if root.exists() or root.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+            os.replace(root, old / "data")
+        os.replace(tmp, root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root

@@ -11,7 +11,10 @@ Two decoders share one policy:
 * :func:`decode_image_tf` - graph-mode TensorFlow ops, usable inside
   ``tf.data.Dataset.map``. Used by the training input pipelines.
 
-Both return ``uint8`` ``[H, W, 3]`` **RGB**. :func:`as_rgb8` applies the same
+Both return ``uint8`` ``[H, W, 3]`` **RGB**. Id maps (class labels, instance
+ids) follow a stricter policy of their own: :func:`read_ids` /
+:func:`decode_ids_tf` accept only 1-channel 8- or 16-bit PNGs and return the
+ids exactly as int32 ``[H, W, 1]`` (no 16 -> 8 bit scaling, no grey -> RGB). :func:`as_rgb8` applies the same
 checks and conversions to arrays that were decoded elsewhere (TensorFlow
 Datasets examples).
 
@@ -64,6 +67,9 @@ __all__ = [
     "decode_image_tf",
     "sniff_format",
     "as_rgb8",
+    "read_ids",
+    "decode_ids_tf",
+    "check_id_range",
 ]
 
 logger = logging.getLogger("tfi2i.data")
@@ -376,3 +382,107 @@ def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
     img = tf.switch_case(branch, [jpeg, png16, other])
     img.set_shape([None, None, 3])
     return img
+
+
+# --------------------------------------------------------------------------- id maps (labels, instances)
+
+
+def _png_ihdr(data: bytes) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR chunk (bytes 24 and 25)."""
+    return data[24], data[25]
+
+
+def read_ids(path: PathLike, what: str = "label map") -> np.ndarray:
+    """Read a class-id or instance-id map exactly: a 1-channel 8- or 16-bit PNG.
+
+    No conversion of any kind: 16-bit values are kept (no ``/ 257``), grey is
+    not replicated. This is the eager counterpart of :func:`decode_ids_tf`.
+
+    Args:
+        path: a greyscale PNG (colour type 0) of bit depth 8 or 16.
+        what: what the file is, for messages (``"label map"``, ``"instance map"``).
+
+    Returns:
+        ``np.int32 [H, W, 1]``, C-contiguous.
+
+    Raises:
+        DataError: missing, empty or corrupt file; not a PNG; more than one
+            channel (a colour-coded map, RGB, palette, alpha); a bit depth
+            other than 8 or 16. The message names the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: {what} file not found")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from e
+    if not data:
+        raise DataError(f"{p}: empty file (0 bytes); delete it or replace it with the real {what}")
+    fmt = sniff_format(data)
+    if fmt != "PNG" or len(data) < 26:
+        raise DataError(f"{p}: a {what} must be a 1-channel 8- or 16-bit PNG of ids (lossless), "
+                        f"this file is {fmt or 'not a recognised image'}; save the ids as a greyscale PNG")
+    depth, colour = _png_ihdr(data)
+    if colour != 0 or depth not in (8, 16):
+        channels = {0: 1, 2: 3, 3: "a palette", 4: 2, 6: 4}.get(colour, "?")
+        raise DataError(
+            f"{p}: a {what} must be a 1-channel (greyscale) 8- or 16-bit PNG of ids, this one has "
+            f"{channels} channel(s) at bit depth {depth}; a colour-coded map must be converted to ids "
+            "first (one id per pixel, e.g. Cityscapes *_labelIds.png / *_instanceIds.png)")
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        arr = None
+    if arr is None or arr.ndim != 2:
+        raise DataError(f"{p}: corrupt or truncated PNG ({len(data)} bytes), OpenCV cannot decode it; "
+                        "re-download or re-export it")
+    return np.ascontiguousarray(arr.astype(np.int32)[:, :, None])
+
+
+def check_id_range(ids: np.ndarray, num_classes: int, where) -> None:
+    """Raise :class:`DataError` naming ``where`` and the offending value unless all ids are in ``[0, num_classes)``."""
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo >= 0 and hi < num_classes:
+        return
+    values = np.unique(ids)
+    bad = values[(values < 0) | (values >= num_classes)]
+    shown = ", ".join(str(int(v)) for v in bad[:8]) + (" ..." if len(bad) > 8 else "")
+    raise DataError(
+        f"{where}: class id {int(bad[0])} is outside [0, {num_classes}) (data.num_classes={num_classes}); "
+        f"offending ids: {shown}; set data.num_classes to at least {hi + 1}, or remap the ids "
+        "(e.g. an 'ignore' id 255 to a class of its own)")
+
+
+def decode_ids_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
+    """Decode a 1-channel 8- or 16-bit PNG of ids exactly, with TensorFlow ops (tf.data-safe).
+
+    The graph counterpart of :func:`read_ids`: 8-bit PNGs with
+    ``tf.io.decode_png(dtype=uint8)``, 16-bit ones with ``dtype=uint16`` (no
+    scaling either way), then int32.
+
+    Returns:
+        int32 ``[H, W, 1]`` (static shape ``[None, None, 1]``).
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, for a file that is not a
+            greyscale 8- or 16-bit PNG (the message names the path).
+    """
+    path = tf.convert_to_tensor(path_tensor, dtype=tf.string)
+    data = tf.io.read_file(path)
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
+    is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG_SIGNATURE)
+    depth = tf.strings.substr(head, 24, 1)
+    grey = tf.equal(tf.strings.substr(head, 25, 1), b"\x00")
+    ok = is_png & grey & (tf.equal(depth, b"\x08") | tf.equal(depth, b"\x10"))
+    check = tf.debugging.Assert(
+        ok, ["tfi2i: an id map (labels, instances) must be a 1-channel 8- or 16-bit PNG:", path])
+    with tf.control_dependencies([check]):
+        sixteen = tf.identity(tf.equal(depth, b"\x10"))
+    ids = tf.cond(
+        sixteen,
+        lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.int32),
+        lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint8), tf.int32),
+    )
+    ids.set_shape([None, None, 1])
+    return ids

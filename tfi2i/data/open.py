@@ -36,7 +36,7 @@ def open_data(cfg):
     single = data_cfg.task in degrade.DERIVED_TASKS
     path = data_cfg.path
     if not path:
-        path = str(demo.ensure_demo(size=data_cfg.crop_size, photos_only=single))
+        path = str(demo.ensure_demo(size=max(data_cfg.crop_hw), photos_only=single))
         log.info("no --data given: using the embedded demo data set%s at %s", " (photos only)" if single else "", path)
         data_cfg = dataclasses.replace(data_cfg, path=path)
     order = {"auto": ("val", "test"), "test": ("test", "val"), "val": ("val",)}[data_cfg.eval_split]  # checked by DataConfig
@@ -46,7 +46,9 @@ def open_data(cfg):
             return tfds_sources.open_tfds(p, data_cfg)
         if single:
             return sources.SingleImages(p, validate=data_cfg.validate)
-        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate)
+        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate,
+                                   x_kind=data_cfg.x_kind, y_kind=data_cfg.y_kind, num_classes=data_cfg.num_classes,
+                                   instances=data_cfg.instances)
 
     if tfds_sources.is_tfds_path(path):
         train = open_(path)

@@ -13,11 +13,23 @@ pair (:func:`~tfi2i.data.augment.augment_image`), then
 :func:`~tfi2i.data.degrade.make_example` makes ``x`` (and ``mask``) from it.
 The degradations are deterministic, so the stream stays a pure function of
 ``(seed, step)``.
+
+Batch keys of paired data (``B`` the batch size, ``H, W`` the crop or the
+mode's size, :class:`~tfi2i.config.DataConfig`):
+
+* ``x``, ``y``: kind ``rgb`` float32 ``[B, H, W, 3]`` in [-1, 1]; kind
+  ``labels`` int32 ``[B, H, W, 1]`` class ids in ``[0, num_classes)``
+  (checked; the model one-hot encodes them, :func:`tfi2i.data.labels.one_hot`).
+* ``instances`` (with ``data.instances``): float32 ``[B, H, W, 1]`` in {0, 1},
+  pix2pixHD's instance boundary map (:func:`tfi2i.data.labels.instance_edges`)
+  of the augmented instance ids.
+* ``x_levels``, ``y_levels`` (``data.pyramid_levels > 0``); ``name`` (evaluation).
 """
 
 import tensorflow as tf
 
-from tfi2i.data.augment import add_pyramid, augment_image, eval_image, joint_augment
+from tfi2i.data import labels
+from tfi2i.data.augment import add_pyramid, augment_image, augment_sides, eval_image, eval_sides
 from tfi2i.data.degrade import check_task, make_example
 from tfi2i.data.images import DataError
 
@@ -32,6 +44,23 @@ def steps_per_epoch(num_pairs, batch_size):
     return steps
 
 
+def check_config(data_cfg):
+    """The cross-field rules of a DataConfig (each field alone is checked by the DataConfig itself).
+
+    Raises:
+        ConfigError: a labels side without ``num_classes``; ``load_size=0`` with a mode other than
+            ``resize_and_crop``.
+    """
+    from tfi2i.config import ConfigError
+
+    if "labels" in (data_cfg.x_kind, data_cfg.y_kind) and data_cfg.num_classes < 1:
+        raise ConfigError("data.x_kind / data.y_kind = labels needs data.num_classes >= 1 "
+                          "(class ids must lie in [0, num_classes))")
+    if data_cfg.resize_or_crop != "resize_and_crop" and data_cfg.load_size == 0:
+        raise ConfigError(f"data.load_size=0 (crop without resizing) only exists with "
+                          f"data.resize_or_crop=resize_and_crop, not {data_cfg.resize_or_crop}")
+
+
 def check_source(source, data_cfg):
     """Check that the source's kind suits ``data_cfg.task``; returns whether it gives single images.
 
@@ -41,8 +70,22 @@ def check_source(source, data_cfg):
     Raises:
         DataError: single images with ``task="paired"``, or pairs with a derived task.
     """
+    check_config(data_cfg)
     keys = tf.data.Dataset.range(1).map(source.load).element_spec
     single = "image" in keys
+    if not single:
+        for side in ("x", "y"):
+            kind = getattr(data_cfg, f"{side}_kind")
+            spec = keys[side]
+            is_ids = spec.dtype.is_integer and spec.dtype != tf.uint8
+            if (kind == "labels") != is_ids:
+                got = "class ids" if is_ids else "rgb images"
+                raise DataError(f"data.{side}_kind={kind}, but the source {_describe(source)} gives {got} for {side}; "
+                                f"label maps are read from 1-channel id PNGs in the two-folder layout: set "
+                                f"data.{side}_kind to match the data")
+        if data_cfg.instances and "instances" not in keys:
+            raise DataError(f"data.instances={data_cfg.instances!r}, but the source {_describe(source)} has no instance "
+                            "maps (they come from that sub-folder of the two-folder layout)")
     if single and data_cfg.task == "paired":
         raise DataError("the source holds single images, not (x, y) pairs: set data.task=superres4x or "
                         "data.task=inpainting, or point data.path to paired data")
@@ -53,8 +96,9 @@ def check_source(source, data_cfg):
         if not single:
             raise DataError("data.load_size=0 (crop without resizing) is for single-image tasks; paired data "
                             "uses pix2pix's resize-and-crop: set data.load_size >= data.crop_size")
+        ch, cw = data_cfg.crop_hw
         small = [(f, hw) for f, hw in zip(getattr(source, "files", ()), getattr(source, "sizes", None) or ())
-                 if min(hw) < data_cfg.crop_size]
+                 if hw[0] < ch or hw[1] < cw]
         if small:
             f, hw = small[0]
             raise DataError(f"{f}: {hw[1]}x{hw[0]} is smaller than data.crop_size={data_cfg.crop_size} "
@@ -63,8 +107,42 @@ def check_source(source, data_cfg):
     return single
 
 
+def _describe(source):
+    try:
+        return source.describe()
+    except Exception:  # noqa: BLE001 - only for a message
+        return type(source).__name__
+
+
 def _finish(example, data_cfg):
-    return add_pyramid(example, data_cfg.pyramid_levels) if data_cfg.pyramid_levels else example
+    if not data_cfg.pyramid_levels:
+        return example
+    return add_pyramid(example, data_cfg.pyramid_levels, (data_cfg.x_kind, data_cfg.y_kind))
+
+
+def _sides(record, data_cfg):
+    """(tensors, kinds) of a paired record: x, y and (when present) the instance ids.
+
+    A labels side is checked against ``num_classes`` here too (naming the
+    example), so that sources without a check of their own cannot feed bad ids.
+    """
+    kinds = [data_cfg.x_kind, data_cfg.y_kind]
+    images = [record["x"], record["y"]]
+    for i, kind in enumerate(kinds):
+        if kind == "labels":
+            images[i] = labels.check_ids(images[i], data_cfg.num_classes,
+                                         tf.strings.join(["example ", record.get("name", "?")]))
+    if "instances" in record and data_cfg.instances:
+        images.append(record["instances"])
+        kinds.append("instances")
+    return images, kinds
+
+
+def _paired(out, kinds):
+    example = {"x": out[0], "y": out[1]}
+    if len(kinds) > 2:
+        example["instances"] = labels.instance_edges(out[2])
+    return example
 
 
 def train_example(record, seed, data_cfg):
@@ -76,23 +154,31 @@ def train_example(record, seed, data_cfg):
       data_cfg: `tfi2i.config.DataConfig`.
 
     Returns:
-      ``{"x", "y"[, "mask"][, "x_levels", "y_levels"]}``, float32 in [-1, 1].
+      ``{"x", "y"[, "mask"][, "instances"][, "x_levels", "y_levels"]}``: rgb
+      float32 in [-1, 1], labels int32 ids, instances float32 edges (module docstring).
     """
+    mode, multiple = data_cfg.resize_or_crop, data_cfg.size_multiple
     if "image" in record:
-        y = augment_image(record["image"], seed, data_cfg.load_size, data_cfg.crop_size, data_cfg.flip)
+        y = augment_image(record["image"], seed, data_cfg.load_size, data_cfg.crop_size, data_cfg.flip,
+                          mode, multiple)
         out = make_example(y, data_cfg)
     else:
-        x, y = joint_augment(record["x"], record["y"], seed, data_cfg.load_size, data_cfg.crop_size, data_cfg.flip)
-        out = {"x": x, "y": y}
+        images, kinds = _sides(record, data_cfg)
+        out = _paired(augment_sides(images, kinds, seed, data_cfg.load_size, data_cfg.crop_size, data_cfg.flip,
+                                    mode, multiple), kinds)
     return _finish(out, data_cfg)
 
 
 def eval_example(record, data_cfg):
-    """One evaluation example: resize to ``crop_size`` (no jitter), then (derived tasks) degradation; keeps ``name``."""
+    """One evaluation example: the mode's resize without jitter (`augment.eval_sides`), then (derived tasks)
+    degradation; keeps ``name``."""
+    mode, multiple = data_cfg.resize_or_crop, data_cfg.size_multiple
     if "image" in record:
-        out = make_example(eval_image(record["image"], data_cfg.crop_size, data_cfg.load_size), data_cfg)
+        out = make_example(eval_image(record["image"], data_cfg.crop_size, data_cfg.load_size, mode, multiple),
+                           data_cfg)
     else:
-        out = {"x": eval_image(record["x"], data_cfg.crop_size), "y": eval_image(record["y"], data_cfg.crop_size)}
+        images, kinds = _sides(record, data_cfg)
+        out = _paired(eval_sides(images, kinds, data_cfg.crop_size, data_cfg.load_size, mode, multiple), kinds)
     return _finish({**out, "name": record["name"]}, data_cfg)
 
 

@@ -55,12 +55,16 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfi2i.data.images import DataError, PathLike, decode_image_tf, read_image
+from tfi2i.data.images import (
+    DataError, PathLike, check_id_range, decode_ids_tf, decode_image_tf, read_ids, read_image,
+)
+from tfi2i.data.labels import check_ids
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DIRECTIONS",
     "LAYOUTS",
+    "KINDS",
     "SPLITS",
     "Source",
     "PairedSource",
@@ -82,6 +86,8 @@ logger = logging.getLogger("tfi2i.data")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: Valid ``direction`` values.
 DIRECTIONS = ("AtoB", "BtoA")
+#: Valid kinds of the x and y sides of a pair (``data.x_kind`` / ``data.y_kind``).
+KINDS = ("rgb", "labels")
 #: Valid ``layout`` values of :func:`open_source`.
 LAYOUTS = ("auto", "side_by_side", "two_folders")
 #: Split folder names recognised by :func:`find_splits`, in order.
@@ -182,6 +188,16 @@ def _check_unique_stems(files: Sequence[Path]) -> None:
         )
 
 
+def _check_kinds(x_kind: str, y_kind: str, num_classes: int) -> tuple[str, str, int]:
+    for name, kind in (("x_kind", x_kind), ("y_kind", y_kind)):
+        if kind not in KINDS:
+            raise DataError(f"data.{name}={kind!r} is not valid; use one of {', '.join(KINDS)}")
+    if "labels" in (x_kind, y_kind) and int(num_classes) < 1:
+        raise DataError("a labels side needs the number of classes: set data.num_classes "
+                        "(ids must lie in [0, num_classes))")
+    return x_kind, y_kind, int(num_classes)
+
+
 def _check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
         raise DataError(f"direction {direction!r} is not valid; use one of {', '.join(DIRECTIONS)}")
@@ -189,7 +205,8 @@ def _check_direction(direction: str) -> str:
 
 
 def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], str | None],
-                group: int, what: str, where: Path) -> list[tuple[int, int]]:
+                group: int, what: str, where: Path,
+                readers: Sequence[Callable[[Path], np.ndarray]] | None = None) -> list[tuple[int, int]]:
     """Decode every file with read_image (thread pool) and run per-pair checks.
 
     Args:
@@ -199,6 +216,8 @@ def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], 
         group: files per pair (1 or 2).
         what: noun for the log line.
         where: folder named in the log line.
+        readers: one reader per file of a group (default :func:`read_image`
+            for all), e.g. :func:`read_ids` for the label side.
 
     Returns:
         The (H, W) size of x of every pair.
@@ -211,9 +230,9 @@ def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], 
 
     def one(i: int) -> tuple[tuple[int, int] | None, str | None]:
         imgs = []
-        for f in paths[i * group : (i + 1) * group]:
+        for j, f in enumerate(paths[i * group : (i + 1) * group]):
             try:
-                imgs.append(read_image(f))
+                imgs.append((readers[j] if readers else read_image)(f))
             except DataError as e:
                 return None, str(e)
         msg = check(i, imgs)
@@ -448,30 +467,64 @@ class TwoFolders(PairedSource):
         folder_b: folder of B images.
         direction: ``"AtoB"`` (x from ``folder_a``) or ``"BtoA"``.
         validate: decode every file once and check it (see module docstring).
+        x_kind, y_kind: ``"rgb"`` (images, as everywhere) or ``"labels"``
+            (class ids: 1-channel 8- or 16-bit PNGs read exactly, see
+            :func:`~tfi2i.data.images.read_ids`) for x and y (after ``direction``).
+        num_classes: with a ``labels`` side: ids must lie in ``[0, num_classes)``;
+            checked for every file when ``validate`` and always in :meth:`load`
+            (a ``tf.debugging`` assertion naming the file).
+        folder_inst: optional third folder of instance-id maps (1-channel 8- or
+            16-bit PNGs, e.g. Cityscapes ``*_instanceIds.png``), matched by
+            stem like A and B; :meth:`load` then adds ``"instances"``.
 
     Attributes:
-        folder_a, folder_b: the folders.
-        files_a, files_b: matched files, in :attr:`names` order.
+        folder_a, folder_b, folder_inst: the folders (``folder_inst`` None without instances).
+        files_a, files_b, files_inst: matched files, in :attr:`names` order.
+        x_kind, y_kind, num_classes: as given.
 
     Raises:
         DataError: a folder missing or without images, duplicate stems within a
             folder, stems present on one side only (up to 5 listed, plus the
-            count), bad direction; with ``validate``: unreadable/unsupported
-            files and A/B size mismatches (naming both files and sizes).
+            count), bad direction or kind, a labels side without
+            ``num_classes``; with ``validate``: unreadable/unsupported files,
+            id maps that are not 1-channel 8/16-bit PNGs, ids outside
+            ``[0, num_classes)`` (naming the file and the value) and size
+            mismatches (naming both files and sizes).
     """
 
     def __init__(self, folder_a: PathLike, folder_b: PathLike, direction: str = "AtoB",
-                 validate: bool = True):
+                 validate: bool = True, *, x_kind: str = "rgb", y_kind: str = "rgb", num_classes: int = 0,
+                 folder_inst: PathLike | None = None):
         self.direction = _check_direction(direction)
+        self.x_kind, self.y_kind, self.num_classes = _check_kinds(x_kind, y_kind, num_classes)
+        self._kind_a, self._kind_b = self._swap(self.x_kind, self.y_kind)
         self.folder_a, self.folder_b = Path(folder_a), Path(folder_b)
+        self.folder_inst = Path(folder_inst) if folder_inst else None
         files_a = _images_or_error(self.folder_a)
         files_b = _images_or_error(self.folder_b)
+        files_i = _images_or_error(self.folder_inst) if self.folder_inst else []
         _check_unique_stems(files_a)
         _check_unique_stems(files_b)
+        if files_i:
+            _check_unique_stems(files_i)
         by_a = {f.stem: f for f in files_a}
         by_b = {f.stem: f for f in files_b}
+        by_i = {f.stem: f for f in files_i}
         only_a = [f.name for f in files_a if f.stem not in by_b]
         only_b = [f.name for f in files_b if f.stem not in by_a]
+        if self.folder_inst:
+            no_inst = [f.name for f in files_a if f.stem not in by_i]
+            extra_inst = [f.name for f in files_i if f.stem not in by_a]
+            if no_inst or extra_inst:
+                parts = []
+                if no_inst:
+                    parts.append(f"{len(no_inst)} file(s) in {self.folder_a} have no instance map (same stem) in "
+                                 f"{self.folder_inst}: {', '.join(no_inst[:_MAX_LISTED])}")
+                if extra_inst:
+                    parts.append(f"{len(extra_inst)} instance map(s) in {self.folder_inst} have no counterpart in "
+                                 f"{self.folder_a}: {', '.join(extra_inst[:_MAX_LISTED])}")
+                raise DataError("unmatched instance maps: " + "; ".join(parts)
+                                + "; add the missing files or remove the extra ones (or set data.instances='')")
         if only_a or only_b:
             parts = []
             for only, here, there in ((only_a, self.folder_a, self.folder_b),
@@ -486,29 +539,60 @@ class TwoFolders(PairedSource):
                             + "; add the missing files or remove the extra ones")
         self.files_a: tuple[Path, ...] = tuple(files_a)  # already in natural order
         self.files_b: tuple[Path, ...] = tuple(by_b[f.stem] for f in files_a)
+        self.files_inst: tuple[Path, ...] | None = tuple(by_i[f.stem] for f in files_a) if files_i else None
         self.names = tuple(f.stem for f in files_a)
         self.sizes = None
         if validate:
-            interleaved = [f for pair in zip(self.files_a, self.files_b) for f in pair]
+            group = 3 if self.files_inst else 2
+            lists = (self.files_a, self.files_b) + ((self.files_inst,) if self.files_inst else ())
+            interleaved = [f for files in zip(*lists) for f in files]
+            readers = [self._reader(self._kind_a), self._reader(self._kind_b)] + [self._reader("instances")]
 
             def check(i: int, imgs: list[np.ndarray]) -> str | None:
-                sa, sb = imgs[0].shape[:2], imgs[1].shape[:2]
-                if sa != sb:
-                    return (
-                        f"size mismatch for pair {self.names[i]!r}: {self.files_a[i]} is "
-                        f"{_size(sa)} but {self.files_b[i]} is {_size(sb)}; x and y of a pair "
-                        "must have the same size"
-                    )
+                sizes = [im.shape[:2] for im in imgs]
+                for k in range(1, len(imgs)):
+                    if sizes[k] != sizes[0]:
+                        return (
+                            f"size mismatch for pair {self.names[i]!r}: {lists[0][i]} is "
+                            f"{_size(sizes[0])} but {lists[k][i]} is {_size(sizes[k])}; x and y of a pair "
+                            "(and its instance map) must have the same size"
+                        )
                 return None
 
-            self.sizes = tuple(_decode_all(interleaved, check, 2, "two-folder pairs",
-                                           self.folder_a.parent))
+            self.sizes = tuple(_decode_all(interleaved, check, group, "two-folder pairs",
+                                           self.folder_a.parent, readers[:group]))
+
+    def _reader(self, kind: str) -> Callable[[Path], np.ndarray]:
+        """The eager reader of one side: images, or id maps (labels range-checked)."""
+        if kind == "labels":
+            def labels(f: Path) -> np.ndarray:
+                ids = read_ids(f, "label map")
+                check_id_range(ids, self.num_classes, f)
+                return ids
+            return labels
+        if kind == "instances":
+            return lambda f: read_ids(f, "instance map")
+        return read_image
+
+    def _decode(self, path: tf.Tensor, kind: str) -> tf.Tensor:
+        """The graph decoder of one side (labels: ids checked against ``num_classes``, naming ``path``)."""
+        if kind == "labels":
+            return check_ids(decode_ids_tf(path), self.num_classes, path)
+        if kind == "instances":
+            return decode_ids_tf(path)
+        return decode_image_tf(path)
 
     def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
-        """See :meth:`PairedSource.load`. Asserts that A and B have the same size."""
+        """See :meth:`PairedSource.load`. Asserts that A, B (and the instance map) have the same size.
+
+        A ``labels`` side is int32 ``[H, W, 1]`` class ids (asserted to be in
+        ``[0, num_classes)``, the message naming the file); with
+        ``folder_inst`` the result also holds ``"instances"``: int32 ``[H, W, 1]``
+        instance ids.
+        """
         pa = tf.gather(self._constant("_paths_a_t", [str(f) for f in self.files_a]), index)
         pb = tf.gather(self._constant("_paths_b_t", [str(f) for f in self.files_b]), index)
-        a, b = decode_image_tf(pa), decode_image_tf(pb)
+        a, b = self._decode(pa, self._kind_a), self._decode(pb, self._kind_b)
         check = tf.debugging.Assert(
             tf.reduce_all(tf.equal(tf.shape(a)[:2], tf.shape(b)[:2])),
             ["tfi2i: A/B size mismatch:", pa, tf.shape(a), pb, tf.shape(b)],
@@ -516,22 +600,43 @@ class TwoFolders(PairedSource):
         with tf.control_dependencies([check]):
             a = tf.identity(a)
         x, y = self._swap(a, b)
-        return {"x": x, "y": y, "name": tf.gather(self._constant("_names_t", self.names), index)}
+        out = {"x": x, "y": y, "name": tf.gather(self._constant("_names_t", self.names), index)}
+        if self.files_inst:
+            pi = tf.gather(self._constant("_paths_i_t", [str(f) for f in self.files_inst]), index)
+            inst = self._decode(pi, "instances")
+            check = tf.debugging.Assert(
+                tf.reduce_all(tf.equal(tf.shape(a)[:2], tf.shape(inst)[:2])),
+                ["tfi2i: image/instance map size mismatch:", pa, tf.shape(a), pi, tf.shape(inst)],
+            )
+            with tf.control_dependencies([check]):
+                out["instances"] = tf.identity(inst)
+        return out
 
     def read_pair(self, index: int) -> dict[str, object]:
-        """See :meth:`PairedSource.read_pair`."""
-        a, b = read_image(self.files_a[index]), read_image(self.files_b[index])
-        if a.shape != b.shape:
+        """See :meth:`PairedSource.read_pair` (labels sides and ``"instances"`` as in :meth:`load`)."""
+        a = self._reader(self._kind_a)(self.files_a[index])
+        b = self._reader(self._kind_b)(self.files_b[index])
+        if a.shape[:2] != b.shape[:2]:
             raise DataError(
                 f"size mismatch for pair {self.names[index]!r}: {self.files_a[index]} is "
                 f"{_size(a.shape[:2])} but {self.files_b[index]} is {_size(b.shape[:2])}"
             )
         x, y = self._swap(a, b)
-        return {"x": x, "y": y, "name": self.names[index]}
+        out = {"x": x, "y": y, "name": self.names[index]}
+        if self.files_inst:
+            inst = read_ids(self.files_inst[index], "instance map")
+            if inst.shape[:2] != a.shape[:2]:
+                raise DataError(f"size mismatch for pair {self.names[index]!r}: {self.files_a[index]} is "
+                                f"{_size(a.shape[:2])} but {self.files_inst[index]} is {_size(inst.shape[:2])}")
+            out["instances"] = inst
+        return out
 
     def describe(self) -> str:
         xs, ys = self._swap(self.folder_a, self.folder_b)
-        return f"TwoFolders({len(self)} pairs, {self.direction}: x={xs}, y={ys})"
+        kinds = "" if (self.x_kind, self.y_kind) == ("rgb", "rgb") else \
+            f", kinds x={self.x_kind}, y={self.y_kind}, {self.num_classes} classes"
+        inst = f", instances={self.folder_inst}" if self.folder_inst else ""
+        return f"TwoFolders({len(self)} pairs, {self.direction}: x={xs}, y={ys}{kinds}{inst})"
 
 
 # --------------------------------------------------------------------------- single images
@@ -682,7 +787,8 @@ def _two_folder_dirs(folder: Path) -> tuple[Path, Path] | None:
 
 
 def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
-                validate: bool = True) -> PairedSource:
+                validate: bool = True, *, x_kind: str = "rgb", y_kind: str = "rgb", num_classes: int = 0,
+                instances: str = "") -> PairedSource:
     """Open one split of paired data, detecting its layout.
 
     Args:
@@ -692,15 +798,21 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
         direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``.
         layout: ``"auto"``, ``"side_by_side"`` or ``"two_folders"``.
         validate: decode and check every file at construction.
+        x_kind, y_kind, num_classes: the kind of each side (``rgb`` | ``labels``)
+            and the class count of a labels side (see :class:`TwoFolders`).
+        instances: name of a sub-folder of instance-id maps next to ``A/`` and
+            ``B/`` (e.g. ``"inst"``), matched by stem; empty: none.
 
     Returns:
         The source.
 
     Raises:
         DataError: invalid ``direction`` or ``layout`` (listing valid values),
-            missing folder, or any error of the chosen source class.
+            missing folder, labels sides or instances with the side-by-side
+            layout, or any error of the chosen source class.
     """
     _check_direction(direction)
+    _check_kinds(x_kind, y_kind, num_classes)
     if layout not in LAYOUTS:
         raise DataError(f"layout {layout!r} is not valid; use one of {', '.join(LAYOUTS)}")
     folder = Path(path)
@@ -714,7 +826,18 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
             raise DataError(
                 f"{folder}: layout 'two_folders' needs sub-folders A/ and B/ (or a/ and b/) here"
             )
-        return TwoFolders(two[0], two[1], direction=direction, validate=validate)
+        inst = None
+        if instances:
+            inst = two[0].parent / instances
+            if not inst.is_dir():
+                raise DataError(f"{inst}: instance-map folder not found (data.instances={instances!r} names a "
+                                f"sub-folder next to {two[0].name}/ and {two[1].name}/); create it or set data.instances=''")
+        return TwoFolders(two[0], two[1], direction=direction, validate=validate, x_kind=x_kind, y_kind=y_kind,
+                          num_classes=num_classes, folder_inst=inst)
+    if "labels" in (x_kind, y_kind) or instances:
+        raise DataError(f"{folder}: label maps (data.x_kind / data.y_kind = labels) and instance maps "
+                        "(data.instances) need the two-folder layout (A/, B/[, inst/] of 1-channel id PNGs "
+                        "matched by file stem); a side-by-side file holds two RGB images")
     return SideBySide(folder, direction=direction, validate=validate)
 
 

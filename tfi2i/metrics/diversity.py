@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from tfi2i.metrics.checks import check_image_batch
+
 __all__ = [
     "per_pixel_std",
     "mean_std",
@@ -42,8 +44,6 @@ _VALUE_RANGES = ("unit", "minus1_1")
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
-    from tfi2i.metrics.image import check_image_batch
-
     return check_image_batch(x, name, rank=None).astype(np.float64, copy=False)
 
 

@@ -41,12 +41,13 @@ Cost on CPU: the 2048x2048 matrix square root takes tens of seconds on a
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Callable
 
 import numpy as np
 import tensorflow as tf
+
+from tfi2i.pretrained import KERAS_WEIGHTS, WeightsUnavailableError, build_application
 
 __all__ = [
     "InceptionFeatures",
@@ -60,78 +61,16 @@ __all__ = [
 ]
 
 INCEPTION_INPUT_SIZE = 299
-INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_WEIGHTS_FILE = KERAS_WEIGHTS["InceptionV3"].file
 """File name of Keras' ImageNet InceptionV3 weights without the top, as cached
 in ``$KERAS_HOME/models`` (default ``~/.keras/models``)."""
-_INCEPTION_WEIGHTS_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
-    + INCEPTION_WEIGHTS_FILE
-)
-_INCEPTION_WEIGHTS_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
 
-
-class WeightsUnavailableError(OSError):
-    """The requested pretrained weights are neither cached nor downloadable
-    (e.g. offline); the message says how to provide them."""
+# `WeightsUnavailableError` is `tfi2i.pretrained.WeightsUnavailableError` (re-exported here).
 
 
 # --------------------------------------------------------------------------- #
 # Feature extractor
 # --------------------------------------------------------------------------- #
-def _keras_home() -> str:
-    """``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras`` if home is read-only),
-    resolved at call time (Keras itself reads the variable once, at import)."""
-    env = os.environ.get("KERAS_HOME")
-    if env:
-        return env
-    home = os.path.expanduser("~")
-    if not os.access(home, os.W_OK):
-        home = "/tmp"
-    return os.path.join(home, ".keras")
-
-
-def _how_to_provide(keras_home: str) -> str:
-    return (
-        "Provide the file offline in one of two ways:\n"
-        f"  * copy {INCEPTION_WEIGHTS_FILE} (md5 {_INCEPTION_WEIGHTS_MD5}, from "
-        f"{_INCEPTION_WEIGHTS_URL}) into {os.path.join(keras_home, 'models')}/ "
-        "(that is $KERAS_HOME/models, default ~/.keras/models), or\n"
-        "  * pass a local path: InceptionFeatures(weights='/path/to/"
-        f"{INCEPTION_WEIGHTS_FILE}')."
-    )
-
-
-def _resolve_weights(weights) -> str | None:
-    """Map ``weights`` ("imagenet" / local path / None) to a local file or None."""
-    if weights is None:
-        return None
-    if isinstance(weights, str) and weights == "imagenet":
-        import keras
-
-        home = _keras_home()
-        try:
-            return keras.utils.get_file(
-                INCEPTION_WEIGHTS_FILE,
-                _INCEPTION_WEIGHTS_URL,
-                cache_subdir="models",
-                file_hash=_INCEPTION_WEIGHTS_MD5,
-                cache_dir=home,
-            )
-        except Exception as err:  # Keras wraps URLError/HTTPError in a plain Exception
-            raise WeightsUnavailableError(
-                "InceptionV3 ImageNet weights (for FID/KID) are not cached in "
-                f"{os.path.join(home, 'models')} and could not be downloaded "
-                f"({type(err).__name__}: {err}).\n" + _how_to_provide(home)
-            ) from err
-    path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise WeightsUnavailableError(
-            f"InceptionV3 weights file not found: {path!r} (weights must be "
-            "'imagenet', None or a local .h5 path).\n" + _how_to_provide(_keras_home())
-        )
-    return path
-
-
 class InceptionFeatures:
     """InceptionV3 pool features (2048-d) of [0, 1] images, for FID/KID.
 
@@ -151,7 +90,8 @@ class InceptionFeatures:
         ``$KERAS_HOME/models``; offline, :class:`WeightsUnavailableError` says
         how to provide it), a local ``.h5`` path in the Keras InceptionV3
         no-top layout (e.g. converted FID-Inception weights), or ``None``
-        (random weights, for tests).
+        (random weights, for tests). Loaded by
+        :func:`tfi2i.pretrained.build_application`.
       batch_size: images per forward pass.
 
     Calling the object on ``[B, H, W, C]`` images returns float32 ``[B, 2048]``.
@@ -160,27 +100,18 @@ class InceptionFeatures:
     dim = 2048
 
     def __init__(self, weights="imagenet", batch_size: int = 32):
-        import keras
-
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self.weights = weights
-        path = _resolve_weights(weights)
         size = INCEPTION_INPUT_SIZE
-        try:
-            self.model = keras.applications.InceptionV3(
-                include_top=False,
-                weights=path,
-                input_shape=(size, size, 3),
-                pooling="avg",
-            )
-        except (ValueError, OSError) as err:
-            if path is None:
-                raise
-            raise ValueError(
-                f"could not load InceptionV3 (no top) weights from {path!r}: {err}"
-            ) from err
+        self.model = build_application(
+            "InceptionV3",
+            weights,
+            how_to_pass=f"InceptionFeatures(weights='/path/to/{INCEPTION_WEIGHTS_FILE}')",
+            input_shape=(size, size, 3),
+            pooling="avg",
+        )
         self._forward = tf.function(
             self._forward_impl,
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],

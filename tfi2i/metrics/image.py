@@ -34,6 +34,10 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfi2i.metrics.checks import check_image_batch, prepare_pair  # noqa: F401 - check_image_batch re-exported
+from tfi2i.metrics.lpips import LPIPS
+from tfi2i.metrics.vif import vifp
+
 __all__ = [
     "l1",
     "mse",
@@ -110,38 +114,9 @@ def to_unit(x, value_range: str = "auto") -> tf.Tensor:
 # --------------------------------------------------------------------------- #
 # Metrics
 # --------------------------------------------------------------------------- #
-_FLOAT_HINT = "expected floating-point images on the [0, 1] scale (convert with tfi2i.metrics.from_uint8 or from_minus1_1)"
-
-
-def check_image_batch(x, name: str, rank: int | None = 4):
-    """NumPy counterpart of the checks below: float ``[B, H, W, C]`` (any rank with ``rank=None``)
-    or a clear error; returns the array."""
-    import numpy as np
-
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name}: got dtype {arr.dtype}; {_FLOAT_HINT}")
-    if rank is not None and arr.ndim != rank:
-        raise ValueError(f"{name}: images must have shape [B, H, W, C], got {arr.shape}")
-    return arr
-
-
-def _prepare(a, b, name: str, dtype=tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
-    """Both images as ``dtype`` ``[B, H, W, C]`` tensors of one shape, or a clear error."""
-    a = tf.convert_to_tensor(a)
-    b = tf.convert_to_tensor(b)
-    for t, which in ((a, "a"), (b, "b")):
-        if not t.dtype.is_floating:
-            raise TypeError(f"{name}: {which} has dtype {t.dtype.name}; {_FLOAT_HINT}")
-        if t.shape.rank is not None and t.shape.rank != 4:
-            raise ValueError(
-                f"{name}: {which} must have shape [B, H, W, C], got {t.shape}"
-            )
-    a = tf.cast(a, dtype)
-    b = tf.cast(b, dtype)
-    if a.shape.is_fully_defined() and b.shape.is_fully_defined() and a.shape != b.shape:
-        raise ValueError(f"{name}: shapes differ: {a.shape} vs {b.shape}")
-    return a, b
+# `check_image_batch` and `_prepare` live in the leaf module `tfi2i.metrics.checks` (imported above, so
+# `from tfi2i.metrics.image import check_image_batch` keeps working) to keep vif / lpips free of this module.
+_prepare = prepare_pair
 
 
 def l1(a, b, scale: float = 1.0) -> tf.Tensor:
@@ -238,8 +213,6 @@ def _l1_255(a, b):
 
 
 def _vif(pred, target):
-    from tfi2i.metrics.vif import vifp
-
     return vifp(target, pred)  # VIF is not symmetric: the target is the reference
 
 
@@ -249,8 +222,6 @@ def _lpips(pred, target):
 
 @functools.lru_cache(maxsize=1)
 def _lpips_model():
-    from tfi2i.metrics.lpips import LPIPS
-
     return LPIPS(net="alex")
 
 

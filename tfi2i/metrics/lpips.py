@@ -38,6 +38,8 @@ import importlib.util
 
 import numpy as np
 
+from tfi2i.metrics.checks import check_image_batch
+
 __all__ = ["LPIPS", "LPIPSUnavailableError", "LPIPS_INSTALL_HINT"]
 
 LPIPS_INSTALL_HINT = (
@@ -98,8 +100,6 @@ class LPIPS:
 
     @staticmethod
     def _to_nchw_minus1_1(x, name: str) -> np.ndarray:
-        from tfi2i.metrics.image import check_image_batch
-
         arr = check_image_batch(x, f"LPIPS: {name}")
         if arr.shape[-1] == 1:
             arr = np.repeat(arr, 3, axis=-1)

@@ -60,6 +60,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from tfi2i.metrics.checks import check_image_batch
+
 __all__ = [
     "power_spectrum",
     "azimuthal_average",
@@ -77,8 +79,6 @@ _FFT_CHUNK = 8  # images per FFT call: bounds the complex128 temporaries
 
 
 def _check_batch(images, name: str) -> np.ndarray:
-    from tfi2i.metrics.image import check_image_batch
-
     return check_image_batch(images, name)
 
 

@@ -51,6 +51,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from tfi2i.metrics.checks import prepare_pair
+
 __all__ = ["vifp", "VIFP_SIGMA_NSQ", "VIFP_NUM_SCALES", "VIFP_MIN_SIZE"]
 
 VIFP_SIGMA_NSQ = 2.0
@@ -149,9 +151,7 @@ def vifp(a, b, max_val: float = 1.0, sigma_nsq: float = VIFP_SIGMA_NSQ) -> tf.Te
       float32 ``[B]``: the mean over channels of the per-channel VIFp. 1 for
       ``a == b``; lower for stronger distortions; NaN for a constant reference.
     """
-    from tfi2i.metrics.image import _prepare
-
-    a, b = _prepare(a, b, "vifp", dtype=tf.float64)
+    a, b = prepare_pair(a, b, "vifp", dtype=tf.float64)
     h, w = a.shape[1], a.shape[2]
     if h is not None and w is not None and (h < VIFP_MIN_SIZE or w < VIFP_MIN_SIZE):
         raise ValueError(

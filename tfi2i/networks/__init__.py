@@ -2,8 +2,10 @@
 
 from tfi2i.networks.patchgan import patchgan_discriminator
 from tfi2i.networks.unet import unet_depth, unet_generator
+from tfi2i.networks.vgg import VGG19_FEATURE_LAYERS, VGGInputMapping, vgg19_features
 
 __all__ = ["patchgan_discriminator", "unet_depth", "unet_generator"]
+__all__ += ["VGG19_FEATURE_LAYERS", "VGGInputMapping", "vgg19_features"]
 
 
 def build_generator(gen_cfg, synchronized_bn=True):
@@ -14,12 +16,12 @@ def build_generator(gen_cfg, synchronized_bn=True):
     )
 
 
-def build_discriminator(disc_cfg, input_channels, return_features=False, name="D"):
-    """PatchGAN from a `tfi2i.config.DiscriminatorConfig`."""
+def build_discriminator(disc_cfg, input_channels, name="D"):
+    """PatchGAN from a `tfi2i.config.DiscriminatorConfig`; returns ``(features, logits)``."""
     if disc_cfg.name != "patchgan":
         raise ValueError(f"unknown discriminator '{disc_cfg.name}'; valid: patchgan")
     return patchgan_discriminator(
-        input_channels, disc_cfg.ndf, disc_cfg.n_layers, disc_cfg.norm, return_features=return_features, name=name
+        input_channels, disc_cfg.ndf, disc_cfg.n_layers, disc_cfg.norm, name=name
     )
 
 

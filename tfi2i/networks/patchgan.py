@@ -14,18 +14,19 @@ from tfi2i.layers import conv_init, make_norm, use_bias_for
 
 
 def patchgan_discriminator(
-    input_channels=6, ndf=64, n_layers=3, norm="batch", return_features=False, synchronized_bn=True, name="D"
+    input_channels=6, ndf=64, n_layers=3, norm="batch", synchronized_bn=True, name="D"
 ) -> keras.Model:
     """Builds D.
 
     Args:
       input_channels: channels of the judged tensor (x and y concatenated: 6).
-      return_features: also output every LeakyReLU activation (the PAN
-        perceptual loss and pix2pixHD feature matching read them).
 
     Returns:
-      ``keras.Model``: float32 ``[B, H, W, input_channels]`` -> logits
-      ``[B, H/8 - 2, W/8 - 2, 1]`` (float32), or ``[features..., logits]``.
+      ``keras.Model``: float32 ``[B, H, W, input_channels]`` -> ``(features,
+      logits)``: the ``n_layers + 1`` LeakyReLU activations (what the PAN
+      perceptual loss and pix2pixHD's feature matching read) and the logits
+      ``[B, H/8 - 2, W/8 - 2, 1]`` (float32). Every discriminator of the
+      package returns this pair.
     """
     bias = use_bias_for(norm)
     inp = keras.Input(shape=(None, None, input_channels), name="pair")
@@ -48,5 +49,4 @@ def patchgan_discriminator(
         features.append(h)
     logits = conv(h, 1, 1, f"conv{n_layers + 2}", True)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
-    outputs = [*features, logits] if return_features else logits
-    return keras.Model(inp, outputs, name=name)
+    return keras.Model(inp, (features, logits), name=name)

@@ -54,9 +54,10 @@ def unet_generator(
       dropout: rate in the blocks next to the innermost (pix2pix's noise z).
 
     Returns:
-      A ``keras.Model`` mapping float32 ``[B, H, W, input_channels]`` in [-1, 1]
-      to float32 ``[B, H, W, output_channels]`` in [-1, 1] (tanh, kept float32
-      under mixed precision).
+      A ``keras.Model`` on named inputs and outputs (`tfi2i.contract`):
+      ``{"x": float32 [B, H, W, input_channels]}`` in [-1, 1] (an image, or a
+      one-hot label map) -> ``{"y": float32 [B, H, W, output_channels]}`` in
+      [-1, 1] (tanh, kept float32 under mixed precision).
     """
     depth = unet_depth(name)
     if depth < 2:
@@ -95,4 +96,4 @@ def unet_generator(
         if dropout and 5 <= i < depth:
             h = keras.layers.Dropout(dropout, name=f"up{i}_dropout")(h)
         h = keras.layers.Concatenate(name=f"skip{i}")([skips[i - 1], h])
-    return keras.Model(x, y, name=f"G_{name}")
+    return keras.Model({"x": x}, {"y": y}, name=f"G_{name}")

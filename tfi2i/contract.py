@@ -1,0 +1,251 @@
+"""The model contract: what a trained generator takes and gives, declared in one place.
+
+Every model of every paper fits it, so the tools downstream of training
+(evaluation, export, ``tfi2i translate``, sample grids) never assume a U-Net
+with one RGB input and one output:
+
+* **inputs**, each with a name and a kind:
+  ``rgb`` (an image in [-1, 1]), ``labels`` (class ids; the network sees them
+  one-hot encoded, ``num_classes`` channels), ``instances`` (instance ids; the
+  network sees pix2pixHD's boundary map, 1 channel) and ``style`` (a style
+  image, e.g. GRIT's E^S input). The generator's Keras inputs carry the same
+  names. Training batches hold the *raw* form (ids as int32 ``[B, H, W, 1]``,
+  boundary maps as float; see `tfi2i.data.labels`), :meth:`Contract.encode`
+  turns them into what the network takes.
+* **outputs**: named images; ``"y"`` is the translation, others (per-scale
+  images, GRIT's I_rec and I_res) are named too, each with its channels and
+  its downscale ``factor`` relative to the input (an output at half size has
+  factor 2).
+* **noise**: a stochastic model's generator takes per-pixel noise maps as named
+  inputs (StyleGAN's noise inputs). They are drawn by :meth:`Contract.draw_noise`
+  from an integer seed per example, so the K samples of an evaluation are
+  reproducible, a resumed run draws the same noise, and an exported model
+  returns the same image for the same seed.
+* **multiple**: input H and W must be multiples of it (tools pad to it);
+  **tileable**: whether large images may be processed in overlapping tiles
+  (not for models with noise, style codes or multi-scale outputs: tiles would
+  blend independent draws); ``why_not_tileable`` says why.
+
+The contract is JSON (``to_dict`` / ``from_dict``): exports record it in
+``tfi2i_export.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+KINDS = ("rgb", "labels", "instances", "style")
+
+
+class ContractError(ValueError):
+    """A contract is inconsistent, or a model / request does not fit it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """One named generator input.
+
+    ``channels`` is what the network sees: 3 (or 1) for ``rgb`` / ``style``,
+    ``num_classes`` for ``labels`` (one-hot), 1 for ``instances`` (boundary map).
+    """
+
+    name: str
+    kind: str = "rgb"
+    channels: int = 3
+    num_classes: int = 0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ContractError(f"input '{self.name}': kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "labels":
+            if self.num_classes < 2:
+                raise ContractError(f"input '{self.name}': a label map needs num_classes >= 2, got {self.num_classes}")
+            object.__setattr__(self, "channels", int(self.num_classes))
+        elif self.kind == "instances":
+            object.__setattr__(self, "channels", 1)
+        elif self.channels not in (1, 3):
+            raise ContractError(f"input '{self.name}': an image has 1 or 3 channels, got {self.channels}")
+
+    @property
+    def conditions(self):
+        """True when D sees this input beside the image it judges (not a style image)."""
+        return self.kind != "style"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """One named generator output: an image with ``channels`` at ``1 / factor`` of the input size."""
+
+    name: str
+    channels: int = 3
+    factor: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseSpec:
+    """A noise map the generator takes: N(0, 1), ``channels`` at ``1 / factor`` of the input size."""
+
+    name: str
+    channels: int = 1
+    factor: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """A model's inference contract (see the module docstring)."""
+
+    inputs: tuple = (InputSpec("x"),)
+    outputs: tuple = (OutputSpec("y"),)
+    noise: tuple = ()
+    multiple: int = 1
+    tileable: bool = True
+    why_not_tileable: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "noise", tuple(self.noise))
+        names = [s.name for s in (*self.inputs, *self.noise)]
+        if len(set(names)) != len(names):
+            raise ContractError(f"input names must be unique, got {names}")
+        if not self.inputs:
+            raise ContractError("a model needs at least one input")
+        outs = [o.name for o in self.outputs]
+        if not outs or outs[0] != "y" or len(set(outs)) != len(outs):
+            raise ContractError(f"outputs must be unique and start with the translation 'y', got {outs}")
+        if int(self.multiple) < 1:
+            raise ContractError(f"multiple must be >= 1, got {self.multiple}")
+        if self.tileable and (self.noise or any(i.kind == "style" for i in self.inputs)
+                              or any(o.factor != 1 for o in self.outputs)):
+            raise ContractError("a model with noise, a style input or multi-scale outputs cannot be tiled "
+                                "(tiles would blend independent draws): set tileable=False and why_not_tileable")
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def stochastic(self):
+        """True when the generator takes noise (inference then takes a seed)."""
+        return bool(self.noise)
+
+    @property
+    def output_names(self):
+        return tuple(o.name for o in self.outputs)
+
+    @property
+    def input_names(self):
+        return tuple(i.name for i in self.inputs)
+
+    def input(self, name):
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise ContractError(f"no input named '{name}'; inputs: {', '.join(self.input_names)}")
+
+    def output(self, name):
+        for spec in self.outputs:
+            if spec.name == name:
+                return spec
+        raise ContractError(f"no output named '{name}'; outputs: {', '.join(self.output_names)}")
+
+    @property
+    def main_input(self):
+        """The input a plain image-to-image tool feeds: the first one that is not a style image."""
+        return next(i for i in self.inputs if i.kind != "style")
+
+    # ------------------------------------------------------------------ tensors
+    def encode(self, raw, fallback_style=None):
+        """Raw inputs (a batch) -> what the network takes, ``{name: float32 [B, H, W, C]}``.
+
+        ``labels``: int ids ``[B, H, W, 1]`` are one-hot encoded (a float
+        tensor that already has ``num_classes`` channels passes through);
+        ``instances``: the boundary map passes through (float); ``rgb`` /
+        ``style``: cast to float32. A missing style input takes
+        ``fallback_style`` (GRIT trains its style encoder on the target).
+        """
+        import tensorflow as tf
+
+        from tfi2i.data.labels import one_hot
+
+        out = {}
+        for spec in self.inputs:
+            value = raw.get(spec.name)
+            if value is None and spec.kind == "style":
+                value = fallback_style
+            if value is None:
+                raise ContractError(f"missing input '{spec.name}' ({spec.kind}); the model takes "
+                                    f"{', '.join(self.input_names)}")
+            if spec.kind == "labels" and (value.dtype.is_integer or value.shape[-1] == 1):
+                value = one_hot(tf.cast(value, tf.int32), spec.num_classes)
+            out[spec.name] = tf.cast(value, tf.float32)
+        return out
+
+    def condition(self, encoded):
+        """What a conditional D sees beside the judged image: the encoded non-style inputs, concatenated."""
+        import tensorflow as tf
+
+        parts = [encoded[s.name] for s in self.inputs if s.conditions]
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def draw_noise(self, height, width, seeds):
+        """``{name: float32 [B, H/f, W/f, C]}`` N(0, 1) maps; example b's maps depend only on ``seeds[b]``.
+
+        Args:
+          height, width: input size (int or scalar tensors).
+          seeds: int ``[B]`` (one seed per example): the same seed gives the
+            same noise whatever the batch it is in.
+        """
+        import tensorflow as tf
+
+        seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int64)
+        out = {}
+        for k, spec in enumerate(self.noise):
+            h, w = height // spec.factor, width // spec.factor
+
+            def one(seed, h=h, w=w, k=k, spec=spec):
+                return tf.random.stateless_normal(tf.stack([h, w, spec.channels]), tf.stack([seed, k]))
+
+            out[spec.name] = tf.map_fn(one, seeds, fn_output_signature=tf.float32)
+        return out
+
+    # ------------------------------------------------------------------ checks
+    def check_generator(self, generator):
+        """Raises `ContractError` when a Keras generator's named inputs / outputs do not match."""
+        inputs = getattr(generator, "input", None)
+        outputs = getattr(generator, "output", None)
+        if not isinstance(inputs, dict) or not isinstance(outputs, dict):
+            raise ContractError(f"generator {generator.name} must take a dict of named inputs and return a dict "
+                                "of named images")
+        want_in = set(self.input_names) | {n.name for n in self.noise}
+        if set(inputs) != want_in:
+            raise ContractError(f"generator {generator.name} takes {sorted(inputs)}, the contract declares "
+                                f"{sorted(want_in)}")
+        if set(outputs) != set(self.output_names):
+            raise ContractError(f"generator {generator.name} returns {sorted(outputs)}, the contract declares "
+                                f"{sorted(self.output_names)}")
+        for spec in self.inputs:
+            got = inputs[spec.name].shape[-1]
+            if got is not None and int(got) != spec.channels:
+                raise ContractError(f"generator input '{spec.name}' has {got} channels, the contract says "
+                                    f"{spec.channels} ({spec.kind})")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values)
+        return cls(
+            inputs=tuple(InputSpec(**i) for i in values.pop("inputs")),
+            outputs=tuple(OutputSpec(**o) for o in values.pop("outputs")),
+            noise=tuple(NoiseSpec(**n) for n in values.pop("noise", ())),
+            **values,
+        )
+
+
+def image_contract(input_channels=3, output_channels=3, multiple=1, kind="rgb", num_classes=0):
+    """The pix2pix family's contract: one input ``x`` (an image or a label map), one output ``y``."""
+    return Contract(inputs=(InputSpec("x", kind, input_channels, num_classes),),
+                    outputs=(OutputSpec("y", output_channels),), multiple=multiple)
+
+
+__all__ = ["KINDS", "Contract", "ContractError", "InputSpec", "NoiseSpec", "OutputSpec", "image_contract"]

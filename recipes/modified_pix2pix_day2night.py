@@ -59,7 +59,9 @@ Original pix2pix           0.00214      26.77        0.980
 Modified pix2pix           0.00269      25.86        0.976
 =========================  ===========  ===========  =======
 
-The numbers are consistent with images on the [0, 1] scale: 10 log10(1 /
+(`PAPER_TABLES` holds the full-precision values the paper prints;
+``tfi2i evaluate --workdir ... --paper modified_pix2pix_day2night`` prints
+them beside ours.) The numbers are consistent with images on the [0, 1] scale: 10 log10(1 /
 0.00214) = 26.7 dB, matching the PSNR column (PSNR with peak 1.0). Our
 ``eval.json`` reports ``mse``, ``psnr`` and ``ssim`` exactly so
 (`tfi2i.metrics`: images mapped from [-1, 1] to [0, 1], PSNR with
@@ -119,15 +121,18 @@ Deviations and choices
 * Which 600 of the night2day training pairs (about 18k): not given; 600 drawn
   uniformly without replacement with seed 0 (``data.num_train``), spread over
   the release's webcams rather than its first files (which come from few
-  scenes). The whole split is still listed (and, with ``data.validate``,
-  decoded once) at start-up; only the drawn pairs are trained on.
+  scenes). The whole split is listed at start-up; only the drawn pairs are
+  decoded by ``data.validate`` (once per process: an unchanged folder is not
+  decoded again, e.g. by the notebook's second run) and trained on.
 * Evaluation split: the paper says "test images"; we use the release's
   ``test/`` split (``data.eval_split = test``; night2day: about 2.3k pairs;
   facades: 106). Evaluation runs
-  G in inference mode (no dropout, batch-norm running statistics), as every
-  recipe here. The paper does not say; the TensorFlow pix2pix tutorial, a
-  common Colab starting point, runs G with ``training=True`` at test time,
-  which changes the numbers.
+  G in inference mode by default (``eval.mode = deterministic``: no dropout,
+  batch-norm running statistics), as every recipe here. The paper does not
+  say; the TensorFlow pix2pix tutorial, a common Colab starting point, runs G
+  with ``training=True`` at test time, which changes the numbers:
+  ``--set eval.mode=reference`` gives that (dropout on, test-batch
+  statistics, seeded by ``eval.seed``).
 * Metric details the paper omits (colour vs grey SSIM, window): SSIM on RGB,
   11x11 Gaussian (sigma 1.5), as scikit-image with ``gaussian_weights=True``;
   MSE and PSNR on [0, 1] RGB (see Table 1 above for why that scale).
@@ -147,6 +152,22 @@ TASKS = ("day2night", "facades")
 #: Sec. 4 Training Details: training images per task (facades: the whole release split) -> data.num_train.
 TRAIN_IMAGES = {"day2night": 600, "facades": 400}
 EVAL_SPLIT = "test"  # Sec. 4.1: metrics over the test images -> data.eval_split
+
+#: Table 1 as data, in the paper's layout (one column per model, one row per metric; values as printed):
+#: ``tfi2i evaluate ... --paper modified_pix2pix_day2night`` prints it beside our runs in report.md
+#: (`tfi2i.evaluate.format_paper_tables`). ``rows``: the config name of our run -> (the paper's column, values).
+PAPER_TABLES = {
+    "Table 1: day -> night, mean over the test images ([0, 1] scale)": {
+        "corner": "cGAN Models → Metrics ↓",
+        "columns": {"mse": "Per-Pixel Accuracy", "psnr": "PSNR", "ssim": "SSIM index"},
+        "rows": {
+            "modified_pix2pix_day2night_pix2pix": ("Original Pix2Pix cGAN", (0.002144413411081063, 26.766485, 0.97995055)),
+            "modified_pix2pix_day2night": ("Modified Pix2Pix cGAN", (0.0026935997096859295, 25.862993, 0.9762408)),
+        },
+        "transpose": True,
+        "note": "The paper's \"per-pixel accuracy\" is the MSE on the [0, 1] scale (see the recipe's docstring).",
+    },
+}
 
 
 def config(task: str = "day2night", variant: str = "modified") -> Config:

@@ -1,8 +1,10 @@
 """PAN with a feature pyramid on Cityscapes, labels -> photo, and the Table 1 variants.
 
-Li, Yu et al., "Perceptual Adversarial Networks With A Feature Pyramid for
-Image Translation" (IEEE CG&A 2019; Bournemouth University). Text:
-``shared/papers/pan_feature_pyramid.md`` (journal version:
+Z. Li, M. Wu, J. Zheng, H. Yu, "Perceptual Adversarial Networks With a
+Feature Pyramid for Image Translation", IEEE Computer Graphics and
+Applications, 2019 (the venue is from its bibliographic record; neither text
+names it, and ``shared/papers/README.md``'s "IEEE MultiMedia" is wrong).
+Text: ``shared/papers/pan_feature_pyramid.md`` (journal version:
 ``pan_feature_pyramid_journal_version.txt``). No reference code is public.
 
 Usage::
@@ -10,7 +12,7 @@ Usage::
     python recipes/pan_cityscapes.py                                   # demo data, a few minutes on 2 CPU cores
     python recipes/pan_cityscapes.py --data datasets/cityscapes --workdir runs/pan_cityscapes
     python recipes/pan_cityscapes.py --variant no_low --data datasets/cityscapes   # Table 1 ablations
-    python recipes/pan_cityscapes.py --task superres4x --data coco/train2017 --set5 sr_set5   # Table 2
+    python recipes/pan_cityscapes.py --task superres4x --data coco/train2017 --set5 sr_set5   # Table 2 (Set5: our choice)
     python recipes/pan_cityscapes.py --task inpainting --data tfds:celeb_a --variant context_encoder  # Fig. 4
     python recipes/pan_cityscapes.py --variant cnn --summary
 
@@ -28,10 +30,12 @@ Tasks (one model definition, `build`):
   ``y`` = a random 256x256 crop at the photo's own resolution, ``x`` = ``y``
   bicubic-downsampled x4 and bicubic-upsampled back
   (`tfi2i.data.degrade.superres_input`). After training, ``--set5 DIR``
-  runs the Table 2 protocol (`tfi2i.metrics.superres`): PSNR / SSIM of the
+  runs our Table 2 protocol (`tfi2i.metrics.superres`): PSNR / SSIM of the
   model and of bicubic upsampling on the full-size images, written to
   ``<workdir>/superres_set5.json``. Table 2 (PSNR / SSIM): complete
   23.85 dB / 0.8563, without high 20.34 / 0.8279, without low 19.82 / 0.8097.
+  The paper does not name its test images (neither text does); Set5 is our
+  choice, the usual x4 benchmark.
 * ``inpainting``: aligned faces (CelebA: ``--data tfds:celeb_a`` or a folder),
   256x256 with a centred 128x128 hole filled with 0 (mid-grey), 5 epochs
   ("trained on the aligned faces training set for 5 epochs").
@@ -42,9 +46,10 @@ Variants:
 * ``no_conditioning``: Eq. 6 without ``P_k(x)`` (``discriminator.conditional=false``).
 * ``no_low``: alpha_2 = 0 (``g_low``, ``d_low_*`` = 0): "without Eq. 7", the
   "high-frequency pyramid only" model of Table 2 / Fig. 4 (e).
-* ``no_high``: alpha_1 = 0 (``g_high``, ``d_high_*`` = 0; the perceptual term
-  still reads the high-frequency discriminators, which then are not trained):
-  "without Eq. 6", Fig. 4 (d).
+* ``no_high``: alpha_1 = 0 and alpha_3 = 0 (``g_high``, ``d_high_*``,
+  ``perceptual`` = 0): "without Eq. 6", Fig. 4 (d). The perceptual term is
+  defined on the features of the high-frequency discriminators, so without
+  them it is switched off too (see "Deviations and choices").
 * ``cnn``: perceptual and both adversarial weights 0: L1 only (the paper's "CNN" baseline).
 * ``pix2pix``: the plain pix2pix objective (cGAN on (x, y) + 100 L1) with the
   same generator and one conditional 70x70 PatchGAN, both with instance norm.
@@ -54,9 +59,12 @@ Variants:
   one unconditional PatchGAN (`tfi2i.context_encoder`).
 
 Table 1 (FCN scores, Cityscapes labels -> photo; per-pixel acc. / per-class
-acc. / class IoU): complete 0.74 / 0.26 / 0.19; without Eq. 7 (low) 0.71 /
-0.25 / 0.18; without Eq. 6 (high) 0.45 / 0.15 / 0.11 (the unconditional row is
-garbled in the text). Measure ours with ``tfi2i evaluate --segmenter``.
+acc. / class IoU): without conditional adversarial loss (``no_conditioning``)
+0.42 / 0.10 / 0.07; without Eq. 7 (low) 0.71 / 0.25 / 0.18; without Eq. 6
+(high) 0.45 / 0.15 / 0.11; complete 0.74 / 0.26 / 0.19 (both texts print all
+four rows). Measure ours with ``tfi2i evaluate --segmenter MODEL --paper
+pan_cityscapes``: `PAPER_TABLES` (Tables 1 and 2 as data) is printed beside
+our rows in ``report.md``, in the paper's layout.
 
 Paper <-> code map
 ------------------
@@ -93,8 +101,10 @@ Paper <-> code map
 
 Deviations and choices
 ----------------------
-* Eq. 6 as printed has ``h_k(y)`` in BOTH expectations; the fake term must
-  judge the generated image, ``D_k(P_k(x), h_k(G(x)))`` (typo fixed).
+* Eq. 6: the fake term judges the generated image, ``D_k(P_k(x),
+  h_k(G(x)))``, as the journal text prints it; the other extraction
+  (``pan_feature_pyramid.md``) shows ``h_k(y)`` in both expectations, an
+  extraction error.
 * ``P_k(x)`` ("downsampled image of 1/k scale") is taken from the same smooth
   pyramid of x (``p_k(x)``, ``p_0(x) = x``), so it has the size of ``h_k``.
 * Eq. 7 levels: ``p_1 .. p_3``, the blurred low-pass images that pair with
@@ -113,10 +123,17 @@ Deviations and choices
   ``tf.image.resize(bicubic)``.
 * Adversarial loss: vanilla (non-saturating for G) as pix2pix; each
   adversarial term sums the three levels (Eqs. 6, 7 sum over k).
-* ``no_high``: the perceptual term's features then come from untrained
-  ``D_high`` (random features); the paper does not say how it handled this.
-* Evaluation and demo settings as in ``recipes/pix2pix_facades.py`` (no test
-  time dropout; demo data AtoB, 60 steps; the single-image tasks use the demo
+* ``no_high`` also sets the perceptual weight to 0. Eq. 8's features are
+  the LeakyReLU activations of the conditional (high-frequency)
+  discriminators; without Eq. 6 those are never trained, and a perceptual term
+  on their random features would still steer G through the high-frequency
+  pyramid (``h_k(G(x))`` vs ``h_k(y)``), which is what the ablation removes.
+  The paper does not say how it handled this; without those discriminators
+  the term has no meaning, so this row is Eq. 7 + Eq. 9 only.
+* Evaluation and demo settings as in ``recipes/pix2pix_facades.py``
+  (``eval.mode = deterministic``, no test-time dropout: the paper does not
+  say, ``--set eval.mode=reference`` gives pix2pix's test mode with instance
+  norm unaffected; demo data AtoB, 60 steps; the single-image tasks use the demo
   set's photos). Sample grids show x | G(x) | y | h_k(G(x)) | h_k(y) for
   k = 0, 1, 2 (``4 h_k``, mid-grey = 0): what each ``D_high[k]`` judges.
 * The pyramids of x, y and G(x) are built once per training step
@@ -127,9 +144,11 @@ Deviations and choices
   resolution (``data.load_size=0``: no resizing, which would change what
   "high resolution" means), 1 + 1 epochs (our choice), the same U-Net-256
   (the "same networks" rule); the generator sees the bicubic-upsampled image
-  (the issue's "brought back to full size before the generator"). Set5 is
-  evaluated at full size (mod-crop 4), in RGB and on the Y channel with a
-  4-pixel shave, both beside bicubic, because the paper does not say which.
+  (the issue's "brought back to full size before the generator"). The test
+  set is ours: neither text names one; we use Set5 (the usual x4
+  benchmark), evaluated at full size (mod-crop 4), in RGB and on the Y
+  channel with a 4-pixel shave, both beside bicubic, because the paper does
+  not say which.
 * Inpainting: the paper gives neither image nor hole size. Ours: 256x256
   (the U-Net-256 of every other task), the 178x218 aligned faces resized to
   a square (aspect 0.82 -> 1, the same for every model), a centred 128x128
@@ -164,11 +183,46 @@ PIX2PIX_WEIGHTS = {"g_gan": 1.0, "l1": 100.0, "d_real": 0.5, "d_fake": 0.5}
 TASKS = ("cityscapes", "superres4x", "inpainting")
 VARIANTS = ("complete", "no_conditioning", "no_low", "no_high", "cnn", "pix2pix", "context_encoder")
 
-#: The paper's numbers, printed next to ours.
-PAPER_TABLE1 = {  # FCN scores, Cityscapes labels -> photo: per-pixel acc., per-class acc., class IoU
-    "complete": (0.74, 0.26, 0.19), "no_low": (0.71, 0.25, 0.18), "no_high": (0.45, 0.15, 0.11),
+#: The paper's tables as data, in its layout: ``tfi2i evaluate ... --paper pan_cityscapes`` prints each beside
+#: our rows in report.md (`tfi2i.evaluate.format_paper_tables`). ``columns``: our metric key -> the paper's
+#: header; ``rows``: the config name of our run (``config(variant, task).name``) -> (the paper's row, values);
+#: ``transpose``: the paper prints one column per model.
+PAPER_TABLES = {
+    "Table 1: FCN scores, Cityscapes labels -> photo": {
+        "corner": "Loss",
+        "columns": {"fcn_pixel_acc": "Per-pixel acc.", "fcn_class_acc": "Per-class acc.", "fcn_class_iou": "Class IOU"},
+        "rows": {
+            "pan_cityscapes_no_conditioning": ("without conditional adversarial loss", (0.42, 0.10, 0.07)),
+            "pan_cityscapes_no_low": ("without adversarial loss on low-frequency feature maps", (0.71, 0.25, 0.18)),
+            "pan_cityscapes_no_high": ("without adversarial loss on high-frequency feature maps", (0.45, 0.15, 0.11)),
+            "pan_cityscapes": ("completed model", (0.74, 0.26, 0.19)),
+        },
+        "decimals": 2,
+    },
+    "Table 2: ablation of the feature pyramids, x4 super-resolution": {
+        "corner": "",
+        "columns": {"psnr": "PSNR (dB)", "ssim": "SSIM"},
+        "rows": {
+            "pan_superres4x_no_high": ("without high-frequency pyramid", (20.34, 0.8279)),
+            "pan_superres4x_no_low": ("without low-frequency pyramid", (19.82, 0.8097)),
+            "pan_superres4x": ("Completed model", (23.85, 0.8563)),
+        },
+        "decimals": (2, 4),
+        "transpose": True,
+        "note": "The paper names no test set; ours is Set5 (`--set5`, `<workdir>/superres_set5.json`). A "
+                "`--workdir` row here is scored on the run's evaluation split, not on Set5.",
+    },
 }
-PAPER_TABLE2 = {"complete": (23.85, 0.8563), "no_high": (20.34, 0.8279), "no_low": (19.82, 0.8097)}  # Set5 x4 PSNR/SSIM
+
+
+def _by_variant(table, base):
+    rows = PAPER_TABLES[table]["rows"]
+    return {name[len(base) + 1:] or "complete": values for name, (_, values) in rows.items()}
+
+
+#: The same numbers by variant: Table 1 (per-pixel acc., per-class acc., class IoU) and Table 2 (PSNR, SSIM).
+PAPER_TABLE1 = _by_variant("Table 1: FCN scores, Cityscapes labels -> photo", "pan_cityscapes")
+PAPER_TABLE2 = _by_variant("Table 2: ablation of the feature pyramids, x4 super-resolution", "pan_superres4x")
 
 
 def variant_overrides(variant, task="cityscapes"):
@@ -184,8 +238,8 @@ def variant_overrides(variant, task="cityscapes"):
     weights = dict(PAN_WEIGHTS)
     if variant == "no_low":
         weights.update(g_low=0.0, d_low_real=0.0, d_low_fake=0.0)
-    elif variant == "no_high":
-        weights.update(g_high=0.0, d_high_real=0.0, d_high_fake=0.0)
+    elif variant == "no_high":  # Eq. 8's features are those of the D_high: without Eq. 6 the term goes too
+        weights.update(g_high=0.0, d_high_real=0.0, d_high_fake=0.0, perceptual=0.0)
     elif variant == "cnn":
         weights = {k: (100.0 if k == "l1" else 0.0) for k in weights}
     return weights, variant != "no_conditioning"

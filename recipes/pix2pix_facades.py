@@ -11,6 +11,10 @@ Usage::
     python recipes/pix2pix_facades.py --data DIR --workdir W --steps 40 --resume
     python recipes/pix2pix_facades.py --summary             # parameter counts
 
+The paper prints no table for facades (its FCN-score, AMT and colorization
+tables are on Cityscapes, maps and ImageNet), so this recipe has no
+``PAPER_TABLES`` for ``tfi2i evaluate --paper``.
+
 Paper <-> code map
 ------------------
 * Eq. 1, conditional GAN objective, G side (non-saturating ``-log D(x, G(x))``)
@@ -34,17 +38,28 @@ Paper <-> code map
 * Appendix 6.2, facades: 400 training images, 200 epochs, batch size 1, random
   jitter (resize to 286, random crop 256) and mirroring -> ``config().data``
   and ``optim.n_epochs + optim.n_epochs_decay = 100 + 100``.
-* Reference code: lr constant 100 epochs then linear decay over 100 ->
-  ``tfi2i.schedules.Pix2PixLinearDecay``; weights ~ N(0, 0.02) ->
-  ``tfi2i.layers.init``; batch norm (ngf = ndf = 64).
+* Reference code: lr 2e-4 for epochs 1-99, then linear decay; the current
+  reference updates the rate at the start of each epoch, so the decay starts
+  in epoch 100 (100/101 of the base) and epoch 200 runs at 0 ->
+  ``tfi2i.schedules.Pix2PixLinearDecay``; Adam with torch's update (eps 1e-8
+  after bias correction) -> ``tfi2i.optimizers.TorchAdam``; batch norm with
+  PyTorch's unbiased moving variance -> ``tfi2i.layers.normalization``;
+  weights ~ N(0, 0.02) -> ``tfi2i.layers.init``; ngf = ndf = 64. Numerical
+  equality with the reference at small width: ``tests/test_reference_pix2pix.py``.
 
 Deviations and choices
 ----------------------
-* Evaluation runs G in inference mode (dropout off, batch-norm running
-  statistics). The paper and reference test script keep dropout and use
-  batch statistics at test time; our ``evaluate`` is deterministic instead.
-* Evaluation resizes straight to 256 (no jitter); the reference test script
-  keeps the 286-resize + random crop.
+* Test-time mode: default ``eval.mode = deterministic`` (dropout off,
+  batch-norm running statistics): one reproducible answer per input, what a
+  served model gives. The paper and the reference test script keep dropout
+  and use the test batch's statistics (batch 1); ``--set eval.mode=reference``
+  does exactly that for ``eval.json``, ``tfi2i evaluate``, ``tfi2i translate``
+  and ``tfi2i export``, with dropout masks drawn from ``eval.seed``.
+* Evaluation resizes straight to 256 (no jitter), as the reference test
+  script does: its test options set ``load_size = crop_size`` ("To avoid
+  cropping, the loadSize should be the same as fineSize",
+  ``options/test_options.py``), so a test image is resized to 256 and the
+  crop is the whole image; ``test.py`` also sets ``no_flip = True``.
 * The data set's own order of the two halves: the pix2pix release stores the
   photo left (A) and the label map right (B), so labels -> photo is ``BtoA``.
 * The demo run (no ``--data``) uses generated label->photo pairs (``AtoB``),

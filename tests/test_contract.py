@@ -238,3 +238,17 @@ def test_the_package_has_no_import_cycles():
             visit(node)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
     assert "tfi2i.evaluate" not in graph["tfi2i.train"] and "tfi2i.train" not in graph["tfi2i.evaluate"]
+
+
+def test_sample_grid_shows_label_maps_in_a_palette_not_as_one_hot_planes():
+    from tfi2i.visualize import label_palette, show_input
+
+    spec = InputSpec("x", "labels", num_classes=4)
+    ids = tf.constant([[[[0], [3]], [[1], [2]]]], tf.int32)
+    shown = show_input(spec, ids).numpy()
+    palette = label_palette(4)
+    np.testing.assert_array_equal(shown[0, 0, 1], palette[3])
+    np.testing.assert_array_equal(show_input(spec, tf.one_hot(ids[..., 0], 4)).numpy(), shown)  # one-hot: same picture
+    assert len({tuple(c) for c in palette}) == 4 and shown.shape == (1, 2, 2, 3)
+    edges = show_input(InputSpec("i", "instances"), tf.constant([[[[1.0]], [[0.0]]]])).numpy()
+    np.testing.assert_array_equal(edges[0, :, 0, 0], [1.0, -1.0])  # boundaries white, the rest black

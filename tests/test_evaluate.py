@@ -4,6 +4,7 @@ import argparse
 import csv
 import json
 import math
+import pathlib
 
 import cv2
 import numpy as np
@@ -255,3 +256,67 @@ def test_format_table_missing_metric():
     rows = md.strip().splitlines()
     assert len(rows) == 4
     assert "20.0000" in rows[2] and "—" in rows[2] and "0.5000" in rows[3]
+
+
+# --------------------------------------------------------------------------- the paper's tables beside ours
+
+TABLES = {
+    "Table 9: rows per model": {
+        "corner": "Loss",
+        "columns": {"fcn_pixel_acc": "Per-pixel acc.", "fcn_class_iou": "Class IOU"},
+        "rows": {"toy_no_x": ("without x", (0.42, 0.07)), "toy": ("completed model", (0.74, 0.19))},
+        "decimals": 2,
+    },
+    "Table 8: one column per model": {
+        "corner": "Models → Metrics ↓",
+        "columns": {"mse": "Per-Pixel Accuracy", "psnr": "PSNR"},
+        "rows": {"toy": ("Ours|paper", (0.002144413411081063, 26.766485))},
+        "transpose": True,
+        "note": "values as printed",
+    },
+}
+
+
+def test_paper_tables_in_the_papers_layout_with_our_matching_runs():
+    from tfi2i.evaluate import format_paper_tables
+
+    results = {
+        "W1": {"num_images": 2, "config_name": "toy_demo", "fcn_pixel_acc": 0.5, "mse": 0.003, "psnr": 25.0},
+        "other": {"num_images": 2, "fcn_pixel_acc": 0.9},  # no config name, no such row: not in the paper's tables
+    }
+    md = format_paper_tables(TABLES, results)
+    lines = md.splitlines()
+    t9 = lines[lines.index("### Table 9: rows per model") + 2:]  # a blank line after the title
+    assert t9[0] == "| Loss |  | Per-pixel acc. | Class IOU |"
+    assert t9[2] == "| without x | paper | 0.42 | 0.07 |"  # no run of ours: the paper's row alone
+    assert t9[3] == "| completed model | paper | 0.74 | 0.19 |"
+    assert t9[4] == "|  | ours: W1 | 0.5000 | — |"  # beside its paper row; class IoU not measured
+    t8 = lines[lines.index("### Table 8: one column per model") + 2:]
+    assert t8[0] == "| Models → Metrics ↓ | Ours\\|paper: paper | Ours\\|paper: ours: W1 |"
+    assert t8[2] == "| Per-Pixel Accuracy | 0.002144413411081063 | 0.003 |"  # the paper's values as printed
+    assert t8[3] == "| PSNR | 26.766485 | 25.0000 |" and "values as printed" in md
+    assert "other" not in md
+
+
+def test_cli_paper_option_appends_the_recipes_tables_to_report_md(tmp_path, capsys):
+    pred, target = _make_pairs(tmp_path)
+    out = tmp_path / "out"
+    args = _parser().parse_args(
+        ["evaluate", "--pred", str(pred), "--target", str(target), "--metrics", "mse,psnr,ssim", "--no-progress",
+         "--name", "modified_pix2pix_day2night", "--paper", "modified_pix2pix_day2night", "--out", str(out)])
+    assert run(args) == 0
+    printed = capsys.readouterr().out
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## The paper's tables" in report and "modified_pix2pix_day2night.py" in report
+    for text in (printed, report):
+        assert "### Table 1: day -> night" in text
+        assert "| Per-Pixel Accuracy | 0.002144413411081063 | 0.0026935997096859295 |" in text
+        assert "Modified Pix2Pix cGAN: ours: modified_pix2pix_day2night |" in text
+    by_path = _parser().parse_args(
+        ["evaluate", "--pred", str(pred), "--target", str(target), "--no-progress",
+         "--paper", str(pathlib.Path(__file__).parents[1] / "recipes" / "pan_cityscapes.py")])
+    assert run(by_path) == 0 and "| completed model | paper | 0.74 | 0.26 | 0.19 |" in capsys.readouterr().out
+    for bad in ("no_such_recipe", str(tmp_path / "missing.py")):
+        assert run(_parser().parse_args(["evaluate", "--pred", str(pred), "--target", str(target), "--paper", bad,
+                                         "--no-progress"])) == 1
+        assert "--paper" in capsys.readouterr().err

@@ -81,13 +81,54 @@ def test_test_step_is_deterministic_inference():
 
 
 def test_lr_schedule_reference_rule():
+    # The reference (junyanz, train.py since 2020) calls update_learning_rate() = LambdaLR.step() at the START
+    # of every epoch, so 1-based epoch E trains with lambda_rule(E) = 1 - max(0, E + 1 - n_epochs) / (n_decay + 1)
+    # (epoch_count 1). These numbers replace the older end-of-epoch ones (lambda_rule(E - 1): last epoch at
+    # base / 101), which came from the 2017-2020 train.py.
     s = Pix2PixLinearDecay(2e-4, steps_per_epoch=10, n_epochs=100, n_epochs_decay=100)
-    lr = lambda epoch: float(s(epoch * 10))  # noqa: E731
-    assert lr(0) == pytest.approx(2e-4) and lr(99) == pytest.approx(2e-4)
-    assert lr(100) == pytest.approx(2e-4 * (1 - 1 / 101))
-    assert lr(199) == pytest.approx(2e-4 / 101)
-    assert float(s(1009)) == pytest.approx(2e-4 * (1 - 1 / 101))  # constant within an epoch
+    lr = lambda epoch: float(s(epoch * 10))  # noqa: E731  (0-based epoch e = E - 1)
+    assert lr(0) == pytest.approx(2e-4) and lr(98) == pytest.approx(2e-4)  # E = 1..99: 1 - 0 / 101
+    assert lr(99) == pytest.approx(2e-4 * 100 / 101)  # E = 100: 1 - 1 / 101
+    assert lr(100) == pytest.approx(2e-4 * 99 / 101)  # E = 101: 1 - 2 / 101
+    assert lr(198) == pytest.approx(2e-4 * 1 / 101)  # E = 199: 1 - 100 / 101
+    assert lr(199) == 0.0  # E = 200, the last epoch: 1 - 101 / 101
+    assert float(s(1009)) == pytest.approx(2e-4 * 99 / 101)  # constant within an epoch
     assert lr(250) == 0.0
+
+
+def test_lr_schedule_fit_to_run_and_the_length_warning():
+    import dataclasses
+
+    from tfi2i import config as config_lib
+    from tfi2i.train import schedule_warning
+
+    fitted = Pix2PixLinearDecay(2e-4, steps_per_epoch=1, n_epochs=100, n_epochs_decay=100, total_steps=10)
+    # E(step) = ceil((step + 1) * 200 / 10) = 20 (step + 1)
+    assert float(fitted(0)) == pytest.approx(2e-4)  # E = 20
+    assert float(fitted(4)) == pytest.approx(2e-4 * 100 / 101)  # E = 100
+    assert float(fitted(5)) == pytest.approx(2e-4 * 80 / 101)  # E = 120: 1 - 21 / 101
+    assert float(fitted(9)) == 0.0  # E = 200: the run's last step
+    plain = Pix2PixLinearDecay(2e-4, 3, 4, 2)
+    same = Pix2PixLinearDecay(2e-4, 3, 4, 2, total_steps=18)  # = (4 + 2) * 3: the plain rule
+    assert [float(plain(i)) for i in range(20)] == [float(same(i)) for i in range(20)]
+
+    cfg = config_lib.Config()
+    assert schedule_warning(cfg, 5, 1000) is None  # 200 epochs x 5 steps: as planned
+    assert "LR stays 0.0002 to the end" in schedule_warning(cfg, 5, 400)
+    assert "decays only to" in schedule_warning(cfg, 5, 800)
+    assert "stays 0 for the last" in schedule_warning(cfg, 5, 1200)
+    fit = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, fit_to_run=True))
+    assert schedule_warning(fit, 5, 400) is None
+
+    from tfi2i.optimizers import TorchAdam
+    from tfi2i.train import make_optimizers
+
+    g_opt, d_opt = make_optimizers(dataclasses.replace(fit, train=dataclasses.replace(fit.train, steps=10)), 5)
+    assert isinstance(g_opt, TorchAdam) and isinstance(d_opt, TorchAdam)  # optim.adam = "torch" (default)
+    g_opt.iterations.assign(9)
+    assert float(g_opt.learning_rate) == 0.0  # fitted: the 10-step run's last step is the schedule's last epoch
+    keras_cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, adam="keras"))
+    assert type(make_optimizers(keras_cfg, 5)[0]) is keras.optimizers.Adam
 
 
 def test_mixed_precision_wraps_both_optimizers():

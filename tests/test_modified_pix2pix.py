@@ -241,3 +241,14 @@ def test_recipe_flags(capsys):
         assert "error:" in capsys.readouterr().err
     assert recipe.main(["--set", "data.eval_split=tset", "--print-config"]) == 1
     assert "data.eval_split must be one of auto, test, val" in capsys.readouterr().err
+
+
+def test_paper_table1_rows_are_our_runs_and_the_printed_values():
+    (table,) = recipe.PAPER_TABLES.values()
+    assert list(table["rows"]) == [recipe.config("day2night", v).name for v in ("pix2pix", "modified")]
+    assert list(table["columns"]) == ["mse", "psnr", "ssim"] and table["transpose"]  # one column per model
+    original, modified = (values for _, values in table["rows"].values())
+    assert original == (0.002144413411081063, 26.766485, 0.97995055)
+    assert modified == (0.0026935997096859295, 25.862993, 0.9762408)
+    for mse, mean_psnr, _ in (original, modified):  # MSE on the [0, 1] scale <-> PSNR with peak 1: a mean of
+        assert 0 <= mean_psnr - 10 * np.log10(1 / mse) < 0.5  # per-image PSNRs is >= the PSNR of the mean MSE

@@ -19,8 +19,11 @@ def test_notebook_is_clean_and_parametrised():
     assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs before committing"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "SMOKE" in tagged[0].source and "TFI2I_NOTEBOOK_SMOKE" in tagged[0].source
-    for name in ("STEPS", "IMAGE_SIZE", "DATA_PATH"):
+    for name in ("STEPS", "IMAGE_SIZE", "DATA_PATH", "WORKDIR", "REPO_URL"):
         assert re.search(rf"^{name} = ", tagged[0].source, re.M), name
+    assert not any(re.search(r"^REPO_URL = ", c.source, re.M) for c in code if c is not tagged[0])  # set in one place
+    configs = next(c.source for c in code if c.get("id") == "configs")
+    assert '"fit_to_run": True' in configs  # a shorter STEPS still decays the learning rate to 0
     text = NOTEBOOK.read_text()
     assert COLAB_URL in text and COLAB_URL in (REPO / "README.md").read_text()
     assert not re.search(r"/(work|home|Users|tmp)/|[A-Z]:\\", "".join(c.source for c in nb.cells)), "absolute path"
@@ -48,6 +51,30 @@ def test_notebook_runs_in_smoke_mode(tmp_path, monkeypatch):
     assert "per-pixel accuracy (MSE)" in printed and "paper: original" in printed
     shown = {c.id for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})}
     assert {"grid", "curves", "translate"} <= shown  # the figures are displayed
+
+
+@pytest.mark.parametrize("paths,mounted", [
+    ({"WORKDIR": "/content/drive/MyDrive/runs"}, ["/content/drive"]),  # runs on Drive, data downloaded: mount
+    ({"DATA_PATH": "/content/drive/MyDrive/night2day"}, ["/content/drive"]),
+    ({}, []),  # nothing on Drive: no mount
+])
+def test_data_cell_mounts_drive_whenever_a_path_is_on_it(paths, mounted, monkeypatch, tmp_path):
+    import os
+    import pathlib as pl
+    import sys
+    import types
+
+    calls = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=calls.append)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.chdir(tmp_path)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cell = next(c.source for c in nb.cells if c.get("id") == "data")
+    namespace = {"os": os, "pathlib": pl, "IN_COLAB": True, "SMOKE": True, "IMAGE_SIZE": 64,  # smoke: demo data
+                 "DATA_PATH": "", "DATA_ROOT": "datasets", "WORKDIR": "runs/nb", **paths}
+    exec(compile(cell, "data-cell", "exec"), namespace)  # noqa: S102
+    assert calls == mounted
 
 
 @pytest.fixture(autouse=True)

@@ -82,8 +82,30 @@ def test_zero_weight_switches_discriminators_off():
     changed = _step(recipe.build(recipe.smoke_config("no_low")))
     assert changed == [True] * 3 + [False] * 3
     changed = _step(recipe.build(recipe.smoke_config("no_high")))
-    assert changed == [False] * 3 + [True] * 3
+    assert changed == [False] * 3 + [True] * 3  # D_high untrained (and, with Eq. 6 gone, unused: no perceptual term)
     assert _step(recipe.build(recipe.smoke_config("cnn"))) == [False] * 6
+
+
+def test_no_high_drops_the_perceptual_term_with_eq6():
+    """Eq. 8 reads the high-frequency discriminators' features: without Eq. 6 (untrained D_high) it goes too."""
+    weights, conditional = recipe.variant_overrides("no_high")
+    assert conditional and {k: weights[k] for k in ("g_high", "d_high_real", "d_high_fake", "perceptual")} == dict.fromkeys(
+        ("g_high", "d_high_real", "d_high_fake", "perceptual"), 0.0)
+    assert (weights["g_low"], weights["l1"], weights["d_low_real"]) == (5.0, 100.0, 0.5)
+    gan = recipe.build(recipe.smoke_config("no_high"))
+    b = batch(7)
+    y_fake = gan.generator({"x": b["x"]}, training=False)["y"]
+    assert set(gan.generator_terms(b, y_fake, training=False)) == {"g_low", "l1"}  # no D_high is called for G
+
+
+def test_paper_tables_rows_are_our_runs():
+    table1, table2 = recipe.PAPER_TABLES.values()
+    assert list(table1["rows"]) == [recipe.config(v).name for v in ("no_conditioning", "no_low", "no_high", "complete")]
+    assert list(table2["rows"]) == [recipe.config(v, "superres4x").name for v in ("no_high", "no_low", "complete")]
+    assert list(table1["columns"]) == ["fcn_pixel_acc", "fcn_class_acc", "fcn_class_iou"]  # tfi2i evaluate's keys
+    assert recipe.PAPER_TABLE1 == {"no_conditioning": (0.42, 0.10, 0.07), "no_low": (0.71, 0.25, 0.18),
+                                   "no_high": (0.45, 0.15, 0.11), "complete": (0.74, 0.26, 0.19)}
+    assert recipe.PAPER_TABLE2 == {"no_high": (20.34, 0.8279), "no_low": (19.82, 0.8097), "complete": (23.85, 0.8563)}
 
 
 def test_generator_terms_skip_inactive_and_give_d_no_gradient():

@@ -1,4 +1,4 @@
-"""`tfi2i` command line: download | evaluate | export | translate | segmenter | demo."""
+"""`tfi2i` command line: download | evaluate | export | translate | segmenter | import-reference | demo."""
 
 import argparse
 import sys
@@ -23,7 +23,7 @@ def _demo_parser(subparsers):
 
 
 def main(argv=None):
-    from tfi2i import evaluate, export, segmenter, translate
+    from tfi2i import convert, evaluate, export, segmenter, translate
     from tfi2i.data import download
 
     parser = argparse.ArgumentParser(prog="tfi2i", description="Paired image-to-image translation GANs (TF2 / Keras 3).")
@@ -33,6 +33,7 @@ def main(argv=None):
     export.add_parser(sub)
     translate.add_parser(sub)
     segmenter.add_parser(sub)
+    convert.add_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

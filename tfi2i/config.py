@@ -189,6 +189,41 @@ class OptimConfig:
     beta2: float = 0.999
     n_epochs: int = 100  # constant learning rate
     n_epochs_decay: int = 100  # then linear decay towards 0
+    # true: a run whose length (train.steps) differs from (n_epochs + n_epochs_decay) epochs gets the schedule
+    # scaled onto its length (same proportions; it still decays to 0 at the end); false: per-epoch as the reference
+    fit_to_run: bool = False
+    adam: str = "torch"  # torch: torch.optim.Adam's update (eps 1e-8 after bias correction) | keras: keras Adam
+
+    def __post_init__(self):
+        if self.adam not in ("torch", "keras"):
+            raise ConfigError(f"optim.adam must be torch or keras, got {self.adam!r} (torch: the PyTorch references' "
+                              "Adam, eps 1e-8 added after bias correction; keras: keras.optimizers.Adam, eps 1e-7)")
+
+
+#: Valid `EvalConfig.mode` values.
+EVAL_MODES = ("deterministic", "reference")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How the trained generator runs at test time (evaluation, ``tfi2i translate``, export).
+
+    ``deterministic``: dropout off, batch norm on its moving statistics: one
+    answer per input, what a served model gives. ``reference``: the pix2pix
+    paper's and reference test script's mode, "we apply dropout at test time,
+    and we apply batch normalization using the statistics of the test batch",
+    with the dropout masks drawn from ``seed`` so the numbers are reproducible
+    (and the model's own statistics and RNG state untouched).
+    """
+
+    mode: str = "deterministic"  # deterministic | reference
+    seed: int = 0  # reference mode's dropout seed (and a stochastic model's noise seed)
+
+    def __post_init__(self):
+        if self.mode not in EVAL_MODES:
+            raise ConfigError(f"eval.mode must be one of {', '.join(EVAL_MODES)}, got {self.mode!r} (deterministic: "
+                              "dropout off, moving batch-norm statistics; reference: the pix2pix test script's "
+                              "dropout on and test-batch statistics)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +269,7 @@ class Config:
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 def to_dict(cfg) -> dict:
@@ -388,6 +424,6 @@ def replace(cfg, **sections):
 
 
 __all__ = [
-    "Config", "ConfigError", "CONFIG_TYPE_KEY", "DEFAULT_BUILDER", "import_name", "load", "qualified_name", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
+    "Config", "ConfigError", "EvalConfig", "EVAL_MODES", "CONFIG_TYPE_KEY", "DEFAULT_BUILDER", "import_name", "load", "qualified_name", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
     "OptimConfig", "TrainConfig", "override", "replace", "to_dict", "to_json", "from_dict",
 ]

@@ -63,6 +63,8 @@ __all__ = [
     "evaluate_folders",
     "format_table",
     "write_report",
+    "load_paper_tables",
+    "format_paper_tables",
     "add_parser",
     "run",
 ]
@@ -293,13 +295,101 @@ def _json_safe(obj):
     return obj
 
 
-def write_report(results: Mapping[str, Mapping], out_dir: str | os.PathLike) -> None:
+def load_paper_tables(spec: str) -> tuple[str, dict]:
+    """A recipe's ``PAPER_TABLES``: ``(recipe file, tables)``.
+
+    ``spec``: a recipe file (``recipes/pan_cityscapes.py``) or a recipe name
+    (``pan_cityscapes``, looked up in ``./recipes/`` and in the ``recipes/``
+    folder next to the installed package). Raises :class:`EvaluationError`
+    when there is no such recipe or it has no ``PAPER_TABLES``.
+    """
+    import importlib.util
+
+    path = Path(spec)
+    if path.suffix != ".py":
+        here = Path(__file__).resolve().parents[1] / "recipes"
+        found = [d / f"{spec}.py" for d in (Path("recipes"), here) if (d / f"{spec}.py").is_file()]
+        if not found:
+            raise EvaluationError(f"--paper {spec}: no recipe recipes/{spec}.py (give a recipe name or file)")
+        path = found[0]
+    if not path.is_file():
+        raise EvaluationError(f"--paper {spec}: file not found")
+    module_spec = importlib.util.spec_from_file_location(f"_tfi2i_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    tables = getattr(module, "PAPER_TABLES", None)
+    if not tables:
+        raise EvaluationError(f"--paper {spec}: {path} has no PAPER_TABLES")
+    return str(path), tables
+
+
+def _paper_value(value, decimals) -> str:
+    return str(value) if decimals is None else f"{float(value):.{decimals}f}"
+
+
+def _run_key(name: str, res: Mapping) -> str:
+    """The name a run is matched to a paper row by: its config name (else the row name), without ``_demo``."""
+    key = str(res.get("config_name") or name)
+    return key[: -len("_demo")] if key.endswith("_demo") else key
+
+
+def format_paper_tables(tables: Mapping[str, Mapping], results: Mapping[str, Mapping]) -> str:
+    """The paper's tables in its layout with our matching runs beside its rows (Markdown).
+
+    ``tables``: a recipe's ``PAPER_TABLES``, ``{title: {"columns": {metric key:
+    paper header}, "rows": {our config name: (paper row name, values)},
+    "corner": str, "decimals": int | per column (default: as stored),
+    "transpose": bool (one column per model), "note": str}}``. A run matches a
+    row when its config name (``config_name``, recorded by ``--workdir``; else
+    the row name of ``results``), without a ``_demo`` suffix, is the row's key;
+    it is printed as "ours: RUN" next to the paper's values ("—": metric not
+    measured). Rows without a matching run show the paper's values alone.
+    """
+    esc = lambda t: str(t).replace("|", "\\|")  # noqa: E731  (Markdown cell text)
+    by_key: dict[str, list[str]] = {}
+    for name, res in results.items():
+        by_key.setdefault(_run_key(name, res), []).append(name)
+    out = []
+    for title, table in tables.items():
+        metrics = list(table["columns"])
+        headers = [table["columns"][m] for m in metrics]
+        decimals = table.get("decimals")
+        if not isinstance(decimals, (list, tuple)):
+            decimals = [decimals] * len(metrics)
+        lines = []  # (row label, source, cells)
+        for key, (label, values) in table["rows"].items():
+            lines.append((label, "paper", [_paper_value(v, d) for v, d in zip(values, decimals)]))
+            for run in by_key.get(key, []):
+                lines.append((label, f"ours: {esc(run)}", [_fmt(results[run].get(m)) for m in metrics]))
+        out.append(f"### {title}\n")
+        if table.get("transpose"):
+            head = [table.get("corner", "")] + [f"{esc(label)}: {src}" for label, src, _ in lines]
+            rows = [[h] + [cells[i] for _, _, cells in lines] for i, h in enumerate(headers)]
+        else:
+            head = [table.get("corner", ""), ""] + headers
+            rows, previous = [], None
+            for label, src, cells in lines:
+                rows.append([esc(label) if label != previous else "", src] + cells)
+                previous = label
+        out.append("| " + " | ".join(head) + " |")
+        labels = 1 if table.get("transpose") else 2  # left-aligned label columns, right-aligned numbers
+        out.append("| " + " | ".join(["---"] * labels + ["---:"] * (len(head) - labels)) + " |")
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        if table.get("note"):
+            out.append(f"\n{table['note']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_report(results: Mapping[str, Mapping], out_dir: str | os.PathLike, paper=None) -> None:
     """Write ``report.json`` (everything, incl. per-image values; non-finite
     numbers as "inf"/"nan" strings), ``report.csv`` (one row per run, full
     precision) and ``report.md`` (:func:`format_table`) into ``out_dir``.
 
     ``results`` is keyed by run/model name; values are dicts as returned by
-    :func:`evaluate_folders`.
+    :func:`evaluate_folders`. ``paper``: ``(recipe file, PAPER_TABLES)`` from
+    :func:`load_paper_tables`; its tables follow in ``report.md``
+    (:func:`format_paper_tables`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -325,6 +415,8 @@ def write_report(results: Mapping[str, Mapping], out_dir: str | os.PathLike) -> 
     with open(out / "report.md", "w", encoding="utf-8") as f:
         f.write(format_table(results))
         f.write("\n".join(notes) + "\n")
+        if paper:
+            f.write(f"\n## The paper's tables ({paper[0]}) beside ours\n\n" + format_paper_tables(paper[1], results))
 
 
 # --------------------------------------------------------------------------- #
@@ -339,7 +431,7 @@ def _parse_metrics(text: str) -> tuple[str, ...]:
 
 
 def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_weights="imagenet",
-                     segmenter=None, diversity=0, out_dir=None, outputs=("y",), seed=0) -> dict:
+                     segmenter=None, diversity=0, out_dir=None, outputs=("y",), seed=0, mode=None) -> dict:
     """Scores a training run: its model (latest checkpoint, `tfi2i.runs.load_model`) over its evaluation split.
 
     The predictions are written to ``W/eval_pred/<name>.png`` and the targets
@@ -352,6 +444,8 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_
     deviation over K samples (`PairedGAN.sample`, seeds ``seed .. seed+K-1``)
     of the first evaluation input is measured and, with ``out_dir``, saved as
     a heat-map PNG. A stochastic model's evaluation noise comes from ``seed``.
+    ``mode``: the test-time mode (default: the run's ``eval.mode``;
+    `tfi2i.config.EvalConfig`), recorded in the result.
     """
     from tfi2i.data.open import open_data
     from tfi2i.model_eval import evaluate_model
@@ -369,6 +463,7 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_
         raise EvaluationError(f"{workdir}: the model has no output(s) {', '.join(unknown)}; its outputs: "
                               f"{', '.join(model.contract.output_names)}")
     outputs = ("y", *[o for o in outputs if o != "y"])
+    mode = mode or cfg.eval.mode
     _, eval_source, data_cfg = open_data(cfg)
     fcn = _FCN(segmenter) if segmenter is not None else None
 
@@ -380,12 +475,15 @@ def evaluate_workdir(workdir, metrics=DEFAULT_METRICS, progress=True, inception_
 
     result = evaluate_model(model, eval_source, data_cfg, out_dir=str(workdir / "eval_pred"),
                             target_dir=str(workdir / "eval_target"), metrics=metrics, progress=progress,
-                            inception_weights=inception_weights, on_batch=on_batch, outputs=outputs, seed=seed)
+                            inception_weights=inception_weights, on_batch=on_batch, outputs=outputs, seed=seed,
+                            mode=mode)
+    result["mode"] = mode
     if fcn is not None:
         result.update(fcn.result())
     if diversity:
         result.update(_diversity(model, eval_source, data_cfg, diversity, out_dir, workdir.name, seed))
     result["checkpoint"] = os.path.basename(latest)
+    result["config_name"] = cfg.name  # matches the run to a paper table's row (--paper)
     return result
 
 
@@ -491,8 +589,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--outputs", default="y", metavar="LIST",
                    help="with --workdir: the model's named outputs to score, comma-separated, or 'all' (default y); "
                    "each extra output is a table row RUN:NAME")
+    p.add_argument("--mode", choices=("deterministic", "reference"), default=None,
+                   help="with --workdir: test-time mode (default: the run's eval.mode): deterministic = dropout off, "
+                   "moving batch-norm statistics; reference = the pix2pix test script's dropout on, statistics of "
+                   "each test image, dropout seeded by --seed")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="with --workdir: noise seed of a stochastic model and first seed of --diversity (default 0)")
+    p.add_argument("--paper", metavar="RECIPE", default=None,
+                   help="a recipe name or file (e.g. pan_cityscapes): print its PAPER_TABLES in the paper's layout "
+                   "with our matching runs (by config name) beside the paper's rows, also in --out/report.md")
     p.add_argument("--spectrum", action="store_true",
                    help="azimuthally averaged power spectra of predictions and targets -> --out/spectrum.png/.csv")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -515,6 +620,7 @@ def run(args: argparse.Namespace) -> int:
         weights = getattr(args, "inception_weights", "imagenet")
         weights = None if str(weights).lower() == "none" else weights
         segmenter = _load_segmenter(getattr(args, "segmenter", None))
+        paper = load_paper_tables(args.paper) if getattr(args, "paper", None) else None
         if (getattr(args, "spectrum", False) or getattr(args, "diversity", 0)) and not out:
             raise EvaluationError("--spectrum and --diversity write PNGs: give --out DIR")
         if args.workdir:
@@ -524,7 +630,8 @@ def run(args: argparse.Namespace) -> int:
                 name = Path(os.path.abspath(w)).name
                 res = evaluate_workdir(w, metrics, progress, inception_weights=weights, segmenter=segmenter,
                                        diversity=getattr(args, "diversity", 0), out_dir=out,
-                                       outputs="all" if outputs == ["all"] else outputs, seed=getattr(args, "seed", 0))
+                                       outputs="all" if outputs == ["all"] else outputs, seed=getattr(args, "seed", 0),
+                                       mode=getattr(args, "mode", None))
                 extra = res.pop("outputs", {})
                 results[name] = res
                 folders[name] = Path(w) / "eval_pred"
@@ -543,8 +650,10 @@ def run(args: argparse.Namespace) -> int:
             results = {name: result}
             folders = {name: Path(args.pred), "target": Path(args.target)}
         print(format_table(results), end="")
+        if paper:
+            print("\n" + format_paper_tables(paper[1], results), end="")
         if out:
-            write_report(results, out)
+            write_report(results, out, paper=paper)
             if getattr(args, "spectrum", False):
                 write_spectra(folders, out)
             print(f"report written to {out}", file=sys.stderr)

@@ -36,6 +36,17 @@ recorded in ``tfi2i_export.json`` under ``"contract"``):
     ``round(v / 257)``, grey replicated, alpha dropped. ``translate_bytes_seeded``
     adds ``seed`` for stochastic models.
 
+Test-time mode (``tfi2i export --mode``, default the run's ``eval.mode``,
+recorded as ``"mode"`` in ``tfi2i_export.json``): ``deterministic`` (dropout
+off, moving batch-norm statistics) or ``reference``, the pix2pix test
+script's dropout on and batch statistics (of the request's batch in
+``serving_default``, of each image in ``translate_bytes``); a reference-mode
+export also has the ``*_seeded`` signatures, whose ``seed`` (the first one of
+the batch) draws the dropout masks (seed 0 in the unseeded ones). Under
+concurrent requests to one server the dropout seed of one request may be used
+by another (the masks are the model's RNG state, set per call); the outputs
+stay valid samples but are only reproducible one request at a time.
+
 Any H, W works: the inputs are padded at the bottom / right to the next
 multiple of the contract's ``multiple`` with REFLECT padding (edge replication
 on an axis too short to reflect), run, and each output cropped back to its
@@ -129,7 +140,7 @@ def pad_to_multiple(x, multiple):
     return x
 
 
-def pad_run_crop(model, inputs, multiple=None, seeds=None):
+def pad_run_crop(model, inputs, multiple=None, seeds=None, mode="deterministic", seed=0):
     """The model's outputs for float `inputs` of any size: pad to the multiple, run (inference), crop each output back.
 
     Args:
@@ -139,6 +150,8 @@ def pad_run_crop(model, inputs, multiple=None, seeds=None):
         A bare tensor is the first input of a one-input model.
       multiple: pad H, W to a multiple of this (default: the contract's).
       seeds: int ``[B]`` noise seeds of a stochastic model (default 0).
+      mode: ``deterministic`` or ``reference`` (`PairedGAN.generate`; the
+        batch statistics are those of the padded batch), dropout from ``seed``.
 
     Returns:
       ``{output name: float32 [B, ceil(H / f), ceil(W / f), C]}``.
@@ -157,7 +170,7 @@ def pad_run_crop(model, inputs, multiple=None, seeds=None):
         if spec.kind == "style":
             value = tf.image.resize(value, shape[1:3], method="bilinear")
         padded[spec.name] = pad_to_multiple(value, multiple)
-    outputs = model.generate(padded, training=False, seeds=seeds)
+    outputs = model.generate(padded, training=False, seeds=seeds, mode=mode, seed=seed)
     out = {}
     for spec in contract.outputs:
         h, w = -(-shape[1] // spec.factor), -(-shape[2] // spec.factor)
@@ -240,7 +253,7 @@ def _seed_spec():
     return tf.TensorSpec([None], tf.int64, name=SEED_INPUT)
 
 
-def _make_float_fn(model, max_pixels, seeded=False):
+def _make_float_fn(model, max_pixels, seeded=False, mode="deterministic"):
     """``serving_default`` (``serving_seeded`` with ``seeded``): the contract's float inputs -> every output."""
     import tensorflow as tf
 
@@ -269,7 +282,8 @@ def _make_float_fn(model, max_pixels, seeded=False):
         values = {spec.name: tf.ensure_shape(values[spec.name], [None, None, None, spec.channels])
                   for spec in contract.inputs}
         seeds = args[-1] if seeded else None
-        return pad_run_crop(model, values, seeds=seeds)
+        return pad_run_crop(model, values, seeds=seeds if model.contract.stochastic else None, mode=mode,
+                            seed=seeds[0] if seeded else 0)
 
     return serve
 
@@ -314,7 +328,7 @@ def bytes_names(contract):
     return ins, outs
 
 
-def _make_bytes_fn(model, max_pixels, seeded=False):
+def _make_bytes_fn(model, max_pixels, seeded=False, mode="deterministic"):
     """``translate_bytes``: encoded files per input -> PNGs per output, one example at a time (mixed sizes)."""
     import tensorflow as tf
 
@@ -332,7 +346,8 @@ def _make_bytes_fn(model, max_pixels, seeded=False):
                   for i, spec in enumerate(contract.inputs) if spec.kind != "style" and spec.name != main]
         with tf.control_dependencies(checks):
             values = {k: tf.identity(v) for k, v in values.items()}
-        outputs = pad_run_crop(model, values, seeds=tf.reshape(seed, [1]) if contract.stochastic else None)
+        outputs = pad_run_crop(model, values, seeds=tf.reshape(seed, [1]) if contract.stochastic else None,
+                               mode=mode, seed=seed)
         pngs = []
         for spec in contract.outputs:
             y = outputs[spec.name][0]
@@ -413,7 +428,8 @@ def _publish(tmp, root, version):
 # --------------------------------------------------------------------------- export
 
 
-def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=None, metadata=None) -> Path:
+def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=None, metadata=None,
+                 mode="deterministic") -> Path:
     """Writes ``model``'s generator as a SavedModel into ``export_root/<version>``, atomically.
 
     Args:
@@ -423,6 +439,9 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
       max_pixels: largest accepted H*W per image (requests above fail cleanly).
       version: integer version folder; default: highest existing numeric folder + 1 (1 when none).
       metadata: extra JSON-serialisable fields for ``tfi2i_export.json``.
+      mode: ``deterministic`` (dropout off, moving batch-norm statistics) or
+        ``reference`` (the pix2pix test script's dropout on and request-batch
+        statistics; the ``*_seeded`` signatures then take the dropout seed).
 
     Returns:
       The version folder (``Path``), holding ``saved_model.pb``, ``variables/`` and
@@ -459,18 +478,20 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
         archive = keras.export.ExportArchive()
         archive.track(model.generator)
         signatures = {}
-        variants = [(False, "")] + ([(True, "_seeded")] if contract.stochastic else [])
+        if mode not in ("deterministic", "reference"):
+            raise ExportError(f"mode must be deterministic or reference, got {mode!r}")
+        variants = [(False, "")] + ([(True, "_seeded")] if contract.stochastic or mode == "reference" else [])
         for seeded, suffix in variants:
             extra = [_seed_spec()] if seeded else []
             name = FLOAT_SIGNATURE if not seeded else SEEDED_FLOAT_SIGNATURE
-            archive.add_endpoint(name, _make_float_fn(model, max_pixels, seeded),
+            archive.add_endpoint(name, _make_float_fn(model, max_pixels, seeded, mode),
                                  input_signature=_float_specs(contract) + extra)
             signatures[name] = {"inputs": {s.name: describe(s) for s in contract.inputs}, "outputs": float_outputs}
             if seeded:
                 signatures[name]["inputs"][SEED_INPUT] = "int64 [batch]: noise seed per example"
             if with_bytes:
                 archive.add_endpoint(
-                    BYTES_SIGNATURE + suffix, _make_bytes_fn(model, max_pixels, seeded),
+                    BYTES_SIGNATURE + suffix, _make_bytes_fn(model, max_pixels, seeded, mode),
                     input_signature=[tf.TensorSpec([None], tf.string, name=n) for n in in_names] + extra,
                 )
                 signatures[BYTES_SIGNATURE + suffix] = {
@@ -493,6 +514,7 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
             "multiple": contract.multiple,
             "max_pixels": max_pixels,
             "contract": contract.to_dict(),
+            "mode": mode,
             "signatures": signatures,
             **({} if with_bytes else {"no_bytes_signature": "an output is not a 1- or 3-channel image"}),
             **(metadata or {}),
@@ -511,12 +533,14 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
 def export_run(workdir, export_root=None, **kw) -> Path:
     """Exports a run's generator (latest checkpoint, `tfi2i.runs.load_model`) into ``export_root`` (default ``W/export``).
 
-    Keyword arguments go to :func:`export_model` (``max_pixels``, ``version``).
+    Keyword arguments go to :func:`export_model` (``max_pixels``, ``version``, ``mode``: default the run's
+    ``eval.mode``).
     Raises :class:`tfi2i.runs.RunError` for a folder that is not a run or has no checkpoint.
     """
     from tfi2i.runs import load_model
 
     cfg, model, ckpt = load_model(workdir)
+    kw.setdefault("mode", cfg.eval.mode)
     metadata = {"config_name": cfg.name, "builder": cfg.builder, "generator_name": cfg.generator.name,
                 "checkpoint": os.path.abspath(ckpt), "workdir": os.path.abspath(workdir)}
     return export_model(model, export_root or os.path.join(workdir, "export"), metadata=metadata, **kw)
@@ -537,6 +561,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="export root (default: W/export)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"largest H*W a request may have (default {DEFAULT_MAX_PIXELS} = 4096*4096)")
+    p.add_argument("--mode", choices=("deterministic", "reference"), default=None,
+                   help="test-time mode (default: the run's eval.mode): deterministic = dropout off, moving "
+                   "batch-norm statistics; reference = the pix2pix test script's dropout on, batch statistics, "
+                   "seeded through the *_seeded signatures")
     p.set_defaults(func=run)
     return p
 
@@ -550,7 +578,8 @@ def run(args) -> int:
             raise ExportError(f"--max-pixels must be >= 1, got {args.max_pixels}")
         if not os.path.isdir(args.workdir):
             raise RunError(f"{args.workdir}: no such folder")
-        path = export_run(args.workdir, args.out, max_pixels=args.max_pixels)
+        extra = {"mode": args.mode} if getattr(args, "mode", None) else {}
+        path = export_run(args.workdir, args.out, max_pixels=args.max_pixels, **extra)
     except (RunError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

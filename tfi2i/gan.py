@@ -30,6 +30,8 @@ optimizers are wrapped in `keras.optimizers.LossScaleOptimizer` when the
 global dtype policy is ``mixed_float16``.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -88,14 +90,38 @@ class PairedGAN(keras.Model):
         """The network's inputs from a batch's raw ones (`Contract.encode`; a style input defaults to the target)."""
         return self.contract.encode(batch, fallback_style=batch.get("y"))
 
-    def generate(self, batch, training=False, seeds=None):
+    def generate(self, batch, training=False, seeds=None, mode="deterministic", seed=0):
         """``G`` on a batch (raw or encoded inputs) -> ``{output name: [B, h, w, C]}``.
 
         A stochastic model draws its noise from ``seeds`` (int ``[B]``, one per
         example; default 0 for every example): the same seed, the same image.
+        ``mode="reference"`` (inference only) runs G as the pix2pix reference
+        test script does: dropout on, batch norm on the statistics of this
+        batch; the dropout masks come from ``seed`` (an int or a scalar tensor)
+        and the model's moving statistics and RNG states are left unchanged.
         """
         inputs = batch["inputs"] if "inputs" in batch else self.encode(batch)
-        return self.generator(self._with_noise(inputs, seeds), training=training)
+        inputs = self._with_noise(inputs, seeds)
+        if mode == "deterministic" or training:
+            return self.generator(inputs, training=training)
+        if mode != "reference":
+            raise ValueError(f"unknown mode {mode!r}; valid: deterministic, reference")
+        with self._seeded_dropout(seed), _frozen_batch_statistics(self.generator):
+            return self.generator(inputs, training=True)
+
+    @contextlib.contextmanager
+    def _seeded_dropout(self, seed):
+        """Dropout layers draw their masks from `seed` inside the block; their RNG states are put back after."""
+        layers = [layer for layer in self.generator._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        saved = [tf.identity(layer.seed_generator.state) for layer in layers]
+        for k, layer in enumerate(layers):
+            layer.seed_generator.state.assign(
+                tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + k, tf.constant(0, tf.int64)]))
+        try:
+            yield
+        finally:
+            for layer, state in zip(layers, saved):
+                layer.seed_generator.state.assign(state)
 
     def call(self, batch, training=False):
         return self.generate(batch, training=training)
@@ -121,17 +147,12 @@ class PairedGAN(keras.Model):
         if self.contract.stochastic:
             n = tf.shape(batch["y"] if "y" in batch else next(iter(batch.values())))[0]
             return self.generate(batch, training=False, seeds=seed * 65_536 + tf.range(tf.cast(n, tf.int64)))
-        layers = [layer for layer in self.generator._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
-        saved = [layer.seed_generator.state.numpy() for layer in layers]
-        for k, layer in enumerate(layers):
-            layer.seed_generator.state.assign([int(seed) * 1_000_003 + k, 0])
         self.generator.trainable = False  # Keras: BN in inference mode even with training=True; dropout stays on
         try:
-            return self.generate(batch, training=True)
+            with self._seeded_dropout(seed):
+                return self.generate(batch, training=True)
         finally:
             self.generator.trainable = True
-            for layer, state in zip(layers, saved):
-                layer.seed_generator.state.assign(state)
 
     def training_seeds(self, batch_size):
         """Noise seeds of this training step: a function of (noise_seed, step, replica, example)."""
@@ -205,10 +226,10 @@ class PairedGAN(keras.Model):
     def discriminator_terms(self, batch, fake, training=True):
         """pix2pix D objective terms on real and (detached) generated pairs."""
         y_fake = outputs_of(fake)["y"]
-        return {
-            "d_real": losses.d_real_loss(self.discriminate(batch, batch["y"], training), self.gan_mode),
-            "d_fake": losses.d_fake_loss(self.discriminate(batch, y_fake, training), self.gan_mode),
-        }
+        # the reference's order (Pix2PixModel.backward_D: fake pair first), which decides D's batch-norm statistics
+        d_fake = losses.d_fake_loss(self.discriminate(batch, y_fake, training), self.gan_mode)
+        d_real = losses.d_real_loss(self.discriminate(batch, batch["y"], training), self.gan_mode)
+        return {"d_real": d_real, "d_fake": d_fake}
 
     # ----------------------------------------------------------- mechanics
     def compile(self, g_optimizer, d_optimizer, **kwargs):
@@ -306,6 +327,20 @@ def _loss_scaled(optimizer):
 
 def _scale(optimizer, loss):
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+
+@contextlib.contextmanager
+def _frozen_batch_statistics(model):
+    """Batch norm in training mode normalises with the batch's statistics; momentum 1 keeps its moving ones."""
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 1.0  # moving = moving * 1 + batch * 0: unchanged
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
 
 
 def outputs_of(fake):

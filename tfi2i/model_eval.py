@@ -28,7 +28,7 @@ def target_for(y, factor):
 
 
 def evaluate_model(model, source, data_cfg, out_dir=None, metrics=DEFAULT_METRICS, progress=True, target_dir=None,
-                   inception_weights="imagenet", on_batch=None, outputs=("y",), seed=0):
+                   inception_weights="imagenet", on_batch=None, outputs=("y",), seed=0, mode="deterministic"):
     """Runs the model over an evaluation source (no jitter, inference mode) and averages the metrics.
 
     Values are on the [0, 1] scale (images mapped from [-1, 1]). With
@@ -44,7 +44,11 @@ def evaluate_model(model, source, data_cfg, out_dir=None, metrics=DEFAULT_METRIC
         ``"y"``'s scores at the top level and every other output's under
         ``result["outputs"][name]``.
       seed: noise seed of a stochastic model (example i of the split gets
-        ``seed + i``).
+        ``seed + i``), and the dropout seed of ``mode="reference"`` (batch b
+        gets ``seed + b``).
+      mode: ``deterministic`` (dropout off, moving batch-norm statistics) or
+        ``reference`` (the pix2pix test script: dropout on, batch statistics
+        of each evaluation batch); see `tfi2i.config.EvalConfig`.
     """
     import tensorflow as tf
     from tqdm.auto import tqdm
@@ -74,14 +78,17 @@ def evaluate_model(model, source, data_cfg, out_dir=None, metrics=DEFAULT_METRIC
                     skipped.setdefault(name, {})[m] = str(exc)
             accs[name] = MetricAccumulator(usable or ("l1",), inception_weights=inception_weights)
         return accs[name]
-    ds = pipeline.eval_dataset(source, data_cfg, batch_size=max(8, data_cfg.batch_size))  # inference: batch-independent
+    # deterministic inference does not depend on the batch; reference mode normalises with the batch's statistics,
+    # and the reference test script runs one image at a time (test.py: opt.batch_size = 1)
+    batch_size = 1 if mode == "reference" else max(8, data_cfg.batch_size)
+    ds = pipeline.eval_dataset(source, data_cfg, batch_size=batch_size)
     bar = tqdm(total=len(source), unit="img", desc="evaluate", disable=not progress, file=sys.stderr,
                mininterval=0.5 if sys.stderr.isatty() else 30)
     seen = 0
-    for batch in ds:
+    for index, batch in enumerate(ds):
         names = [n.decode() for n in batch["name"].numpy()]
         seeds = tf.range(seed + seen, seed + seen + len(names), dtype=tf.int64)
-        fake = model.generate(batch, training=False, seeds=seeds)
+        fake = model.generate(batch, training=False, seeds=seeds, mode=mode, seed=seed + index)
         for name in outputs:
             target = target_for(batch["y"], model.contract.output(name).factor)
             pred, target = from_minus1_1(fake[name]), from_minus1_1(target)

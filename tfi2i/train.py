@@ -245,15 +245,43 @@ def use_jit(cfg, strategy):
 
 
 def make_optimizers(cfg, spe):
-    import keras
+    """G's and D's Adam (``optim.adam``: `tfi2i.optimizers.TorchAdam` or Keras') on the pix2pix schedule.
 
+    With ``optim.fit_to_run`` the schedule is scaled onto the run's length
+    (`total_steps`); see `tfi2i.schedules.Pix2PixLinearDecay`.
+    """
+    from tfi2i.optimizers import make_adam
     from tfi2i.schedules import Pix2PixLinearDecay
 
+    fitted = total_steps(cfg, spe) if cfg.optim.fit_to_run else None
+
     def adam():
-        schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, cfg.optim.n_epochs, cfg.optim.n_epochs_decay)
-        return keras.optimizers.Adam(schedule, beta_1=cfg.optim.beta1, beta_2=cfg.optim.beta2)
+        schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, cfg.optim.n_epochs, cfg.optim.n_epochs_decay, total_steps=fitted)
+        return make_adam(cfg.optim.adam, schedule, cfg.optim.beta1, cfg.optim.beta2)
 
     return adam(), adam()
+
+
+def schedule_warning(cfg, spe, steps):
+    """One line saying how the LR schedule ends when the run's length differs from its epochs (None when it does not)."""
+    n, nd = cfg.optim.n_epochs, cfg.optim.n_epochs_decay
+    planned = (n + nd) * spe
+    if cfg.optim.fit_to_run or steps == planned:
+        return None
+    from tfi2i.schedules import Pix2PixLinearDecay
+
+    schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, n, nd)
+    last = float(schedule(steps - 1))
+    decay_from = (max(1, n) - 1) * spe  # 0-based first step of the first epoch below the base rate (epoch n)
+    if steps <= decay_from:
+        how = f"LR stays {cfg.optim.lr:g} to the end (the decay would start at step {decay_from + 1})"
+    elif last > 0:
+        how = f"LR decays only to {last:.3g} ({last / cfg.optim.lr:.1%} of {cfg.optim.lr:g}) by the last step"
+    else:
+        how = f"LR reaches 0 at step {planned - spe + 1} and stays 0 for the last {steps - planned + spe} steps"
+    return (f"LR schedule: the run has {steps} steps but optim.n_epochs + optim.n_epochs_decay = {n} + {nd} epochs "
+            f"x {spe} steps = {planned} steps, so the schedule will not decay as the epochs say: {how}; "
+            "set optim.fit_to_run=true to scale it onto the run")
 
 
 def make_distributed_step(model, strategy, jit):
@@ -334,6 +362,8 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     spe = pipeline.steps_per_epoch(len(train_src), global_batch)
     steps = total_steps(cfg, spe)
     log.info("train: %s | eval: %s | %d steps per epoch, %d steps in all", train_src.describe(), eval_src.describe(), spe, steps)
+    if (warning := schedule_warning(cfg, spe, steps)) is not None:
+        log.warning(warning)
 
     with strategy.scope():
         model = build_fn(cfg)
@@ -418,7 +448,8 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     if cfg.train.eval_at_end:
         from tfi2i.model_eval import evaluate_model
 
-        results = evaluate_model(model, eval_src, data_cfg, out_dir=None)
+        results = evaluate_model(model, eval_src, data_cfg, out_dir=None, mode=cfg.eval.mode, seed=cfg.eval.seed)
+        results["mode"] = cfg.eval.mode
         results["step"] = step
         _append_jsonl(metrics_path, {"split": "eval", **results})
         from tfi2i.visualize import atomic_write_bytes

@@ -80,11 +80,14 @@ class Translator:
       multiple: H and W are padded internally to a multiple of this.
       max_pixels: largest H*W one call accepts (an export's limit), or None.
       input_channels: channels of the main input.
+      mode: the test-time mode, ``deterministic`` or ``reference``
+        (`tfi2i.config.EvalConfig`); in reference mode the first seed of a
+        call draws the dropout masks.
       source: what was loaded (for messages).
     """
 
     def __init__(self, fn=None, multiple=1, *, max_pixels=None, input_channels=3, source="", contract=None,
-                 run_fn=None):
+                 run_fn=None, mode="deterministic"):
         from tfi2i.contract import image_contract
 
         self.contract = contract or image_contract(input_channels, input_channels, multiple)
@@ -99,6 +102,12 @@ class Translator:
         self.max_pixels = None if max_pixels is None else int(max_pixels)
         self.input_channels = int(self.contract.main_input.channels)
         self.source = source
+        self.mode = mode
+
+    @property
+    def random(self):
+        """True when the output depends on a seed (noise inputs, or the reference test-time mode's dropout)."""
+        return self.contract.stochastic or self.mode == "reference"
 
     def run(self, inputs, seeds=None):
         """``{name: float array [B, H, W, C]}`` -> ``{output name: float32 array}``."""
@@ -121,8 +130,11 @@ class Translator:
         return f"Translator({self.source!r}, multiple={self.multiple}, max_pixels={self.max_pixels})"
 
 
-def load_translator(path) -> Translator:
+def load_translator(path, mode=None) -> Translator:
     """A :class:`Translator` from a run directory (has ``config.json``) or a SavedModel export.
+
+    ``mode``: the test-time mode of a run directory (default: its ``eval.mode``);
+    an export runs in the mode it was exported with (asking for another is an error).
 
     Raises:
       TranslateError: the path does not exist or is neither.
@@ -141,20 +153,23 @@ def load_translator(path) -> Translator:
 
         cfg, model, ckpt = load_model(p)
         contract = model.contract
+        mode = mode or cfg.eval.mode
         specs = {s.name: tf.TensorSpec([None, None, None, s.channels], tf.float32) for s in contract.inputs}
 
         @tf.function(input_signature=[specs])
         def plain(inputs):
-            return export.pad_run_crop(model, inputs)
+            return export.pad_run_crop(model, inputs, mode=mode)
 
         @tf.function(input_signature=[specs, tf.TensorSpec([None], tf.int64)])
         def seeded(inputs, seeds):
-            return export.pad_run_crop(model, inputs, seeds=seeds)
+            return export.pad_run_crop(model, inputs, seeds=seeds if contract.stochastic else None, mode=mode,
+                                       seed=seeds[0])
 
         def run_fn(inputs, seeds=None):
-            return plain(inputs) if seeds is None or not contract.stochastic else seeded(inputs, seeds)
+            random = contract.stochastic or mode == "reference"
+            return plain(inputs) if seeds is None or not random else seeded(inputs, seeds)
 
-        return Translator(contract=contract, run_fn=run_fn, source=f"run {p} ({os.path.basename(ckpt)})")
+        return Translator(contract=contract, run_fn=run_fn, source=f"run {p} ({os.path.basename(ckpt)})", mode=mode)
     try:
         version_dir = export.resolve_version_dir(p)
     except export.ExportError:
@@ -186,8 +201,12 @@ def load_translator(path) -> Translator:
         return dict(out)
 
     run_fn.loaded = loaded  # keeps the variables alive as long as the translator
+    exported_mode = meta.get("mode", "deterministic")
+    if mode is not None and mode != exported_mode:
+        raise TranslateError(f"{version_dir} was exported in {exported_mode} mode; re-export it with "
+                             f"`tfi2i export --mode {mode}` or translate from the run directory")
     return Translator(contract=contract, run_fn=run_fn, max_pixels=meta.get("max_pixels"),
-                      source=f"export {version_dir}")
+                      source=f"export {version_dir}", mode=exported_mode)
 
 
 # --------------------------------------------------------------------------- tiling
@@ -241,6 +260,12 @@ def _translate_tiled(model, x, tile, overlap, batch_size):
 
 def _tile_for(model, h, w, tile):
     """The tile side to use for an ``h`` x ``w`` image (None: whole image)."""
+    if getattr(model, "mode", "deterministic") == "reference":
+        if tile is not None:
+            raise TranslateError(f"{model.source}: reference test-time mode normalises with each call's batch "
+                                 "statistics and draws dropout per call, so tiles would not fit together; leave "
+                                 "out --tile or use --mode deterministic")
+        return None
     if not model.contract.tileable:
         if tile is not None:
             raise TranslateError(f"{model.source}: this model cannot be tiled: "
@@ -368,8 +393,9 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
       extra: ``{input name: folder}`` for the model's other inputs (a style
         image, an instance map), matched to the main input by file stem.
       outputs: the named outputs to write (``("all",)``: every one).
-      samples: images per input from a stochastic model (seeds ``seed + k``).
-      seed: first noise seed of a stochastic model.
+      samples: images per input from a stochastic model, or in the reference
+        test-time mode (seeds ``seed + k``).
+      seed: first noise (or reference-mode dropout) seed.
 
     Returns:
       ``{"translated": int, "tiled": int, "skipped": [{"path", "reason"}], "outputs": [str], "output_dir": str}``.
@@ -391,8 +417,9 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
     samples, seed = int(samples), int(seed)
     if samples < 1:
         raise TranslateError(f"samples must be >= 1, got {samples}")
-    if samples > 1 and not contract.stochastic:
-        raise TranslateError(f"{model.source}: the model is deterministic (no noise inputs): --samples must be 1")
+    if samples > 1 and not model.random:
+        raise TranslateError(f"{model.source}: the model is deterministic (no noise inputs, deterministic test-time "
+                             "mode): --samples must be 1 (or --mode reference for the pix2pix test-time dropout)")
     extra = dict(extra or {})
     others = [s for s in contract.inputs if s.name != main.name]
     missing = [s for s in others if s.name not in extra]
@@ -412,6 +439,8 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
         raise TranslateError(f"batch size must be >= 1, got {batch_size}")
     if tile is not None:
         tile = int(tile)
+        if model.mode == "reference":
+            _tile_for(model, 0, 0, tile)  # raises with the reason
         if not contract.tileable:
             raise TranslateError(f"{model.source}: this model cannot be tiled: "
                                  f"{contract.why_not_tileable or 'its contract says so'}; leave out --tile")
@@ -454,7 +483,7 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
         """{input: [n, h, w, C]} -> [n][samples] of {output: [h, w, C]}."""
         per = [[None] * samples for _ in range(n)]
         for k in range(samples):
-            seeds = np.full([n], seed + k, np.int64) if contract.stochastic else None
+            seeds = np.full([n], seed + k, np.int64) if model.random else None
             out = model.run(stacked, seeds)
             for i in range(n):
                 per[i][k] = {name: out[name][i] for name in outputs}
@@ -545,6 +574,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="style images for a model with a style input, matched to --input by file stem (any size)")
     p.add_argument("--instances", default=None, metavar="DIR",
                    help="instance-id PNGs for a model with an instance input, matched to --input by file stem")
+    p.add_argument("--mode", choices=("deterministic", "reference"), default=None,
+                   help="test-time mode of a run directory (default: its eval.mode; an export keeps its own): "
+                   "deterministic = dropout off, moving batch-norm statistics; reference = the pix2pix test "
+                   "script's dropout on and per-batch statistics, seeded by --seed")
     p.add_argument("--samples", type=int, default=1, metavar="K",
                    help="images per input from a stochastic model, sample k from seed S+k (<stem>_s<k>.png)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="first noise seed of a stochastic model (default 0)")
@@ -561,7 +594,7 @@ def run(args) -> int:
     from tfi2i.runs import RunError
 
     try:
-        model = load_translator(args.model)
+        model = load_translator(args.model, mode=getattr(args, "mode", None))
         extra = {name: getattr(args, name, None) for name in ("style", "instances") if getattr(args, name, None)}
         extra = {next((s.name for s in model.contract.inputs if s.kind == kind), kind): folder
                  for kind, folder in extra.items()}

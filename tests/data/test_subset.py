@@ -199,3 +199,52 @@ def test_config_checks_the_new_fields():
     with pytest.raises(C.ConfigError):
         C.from_dict(C.Config, {"data": {"num_train": 1.5}})
     assert C.from_dict(C.Config, C.to_dict(C.override(cfg, ["data.num_train=7"]))).data.num_train == 7
+
+
+# ----------------------------------------------------------------------------- validation: once, and only what is read
+
+
+def _count_decodes(monkeypatch):
+    from tfi2i.data import sources
+
+    calls = []
+    real = sources.read_image
+    monkeypatch.setattr(sources, "read_image", lambda f, *a, **k: (calls.append(str(f)), real(f, *a, **k))[1])
+    return calls
+
+
+def test_open_data_validates_an_unchanged_folder_once(tmp_path, monkeypatch):
+    import os
+
+    root = dataset(tmp_path / "set", splits=("train", "val"), counts={"train": 5, "val": 2})
+    calls = _count_decodes(monkeypatch)
+    open_data(data_cfg(root))
+    assert len(calls) == 7  # every training and evaluation file, once
+    calls.clear()
+    train, _, _ = open_data(data_cfg(root))  # a second open_data of the same folders: nothing decoded again
+    assert calls == [] and train.sizes == ((8, 8),) * 5
+    changed = root / "train" / "3.png"
+    write(changed, rgb(8, 9, 7))  # odd width now: no longer a side-by-side pair
+    os.utime(changed, ns=(1, 1))  # a different mtime even on a coarse clock
+    with pytest.raises(DataError, match="3.png: width 9 is odd"):
+        open_data(data_cfg(root))
+    assert str(changed) in calls  # the changed split is decoded again
+    write(changed, rgb(8, 8, 7))
+    calls.clear()
+    open_data(data_cfg(root))
+    assert sorted(calls) == sorted(str(f) for f in SideBySide(root / "train", validate=False).files)  # val/ cached
+    calls.clear()
+    open_data(data_cfg(root, direction="BtoA"))  # the same checks, whichever side is x
+    assert calls == []
+
+
+def test_num_train_validates_only_the_kept_pairs(tmp_path, monkeypatch):
+    root = dataset(tmp_path / "set", splits=("train", "val"), counts={"train": 10, "val": 2})
+    write(root / "train" / "bad.png", rgb(8, 9, 0))  # odd width: fails validation if decoded (natural order: last)
+    calls = _count_decodes(monkeypatch)
+    train, _, _ = open_data(data_cfg(root, num_train=3))
+    assert train.indices == tuple(expected_indices(11, 3)) and 10 not in train.indices  # bad.png is pair 10
+    assert sorted(calls) == sorted([str(f) for f in train.files] + [str(f) for f in sorted((root / "val").iterdir())])
+    assert train.sizes is not None and len(train.sizes) == 3
+    with pytest.raises(DataError, match="bad.png: width 9 is odd"):
+        open_data(data_cfg(root))  # all pairs: the bad one is decoded and named

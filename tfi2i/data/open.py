@@ -27,6 +27,11 @@ def open_data(cfg):
     the TFDS ``validation`` split, else ``test``; ``test``: ``test``, else
     ``val/`` (``validation``); ``val``: only ``val/`` (``validation``). With
     none of them - with a warning - the training examples.
+
+    ``data.validate`` decodes and checks the files once at start-up; with
+    ``data.num_train`` only the kept training examples (and the whole
+    evaluation split). A folder validated before in this process and
+    unchanged since is not decoded again (`tfi2i.data.sources`).
     """
     from tfi2i.data import degrade, demo, sources, tfds_sources
     from tfi2i.data.images import DataError
@@ -41,14 +46,17 @@ def open_data(cfg):
         data_cfg = dataclasses.replace(data_cfg, path=path)
     order = {"auto": ("val", "test"), "test": ("test", "val"), "val": ("val",)}[data_cfg.eval_split]  # checked by DataConfig
 
-    def open_(p):
+    def open_(p, validate=data_cfg.validate):
         if tfds_sources.is_tfds_path(p):
             return tfds_sources.open_tfds(p, data_cfg)
         if single:
-            return sources.SingleImages(p, validate=data_cfg.validate)
-        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=data_cfg.validate,
+            return sources.SingleImages(p, validate=validate)
+        return sources.open_source(p, direction=data_cfg.direction, layout=data_cfg.layout, validate=validate,
                                    x_kind=data_cfg.x_kind, y_kind=data_cfg.y_kind, num_classes=data_cfg.num_classes,
                                    instances=data_cfg.instances)
+
+    # data.num_train on a folder: validate the training examples after picking them, only those
+    later = bool(data_cfg.validate and data_cfg.num_train) and not tfds_sources.is_tfds_path(path)
 
     if tfds_sources.is_tfds_path(path):
         train = open_(path)
@@ -56,7 +64,7 @@ def open_data(cfg):
         default_eval = None if data_cfg.eval_path else tfds_sources.eval_path(path, data_cfg, tfds_order)
     else:
         splits = sources.find_splits(path)
-        train = open_(splits["train"])
+        train = open_(splits["train"], validate=data_cfg.validate and not later)
         default_eval = next((splits[s] for s in order if s in splits), None)
         if not data_cfg.eval_path and default_eval is not None and order[0] not in splits:
             log.info("%s has no %s/ split: evaluating on %s", path, order[0], default_eval)
@@ -66,6 +74,9 @@ def open_data(cfg):
                      data_cfg.num_train, len(train))
         else:
             train = sources.Subset(train, data_cfg.num_train, seed=0)
+        if later:
+            train.validate()  # only the kept examples (all of them when the split holds no more)
+        if isinstance(train, sources.Subset):
             log.info("data.num_train=%d: training on %s", data_cfg.num_train, train.describe())
     if data_cfg.eval_path:
         evaluation = open_(data_cfg.eval_path)

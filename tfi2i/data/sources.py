@@ -38,12 +38,19 @@ also decodes every file once with :func:`~tfi2i.data.images.read_image`
 (in a small thread pool) and checks sizes, so that bad files fail at start-up
 with a :class:`~tfi2i.data.images.DataError` naming them rather than mid-epoch
 inside tf.data. Pairs may differ in size from one another; x and y of one pair
-always have the same size.
+always have the same size. A successful validation is remembered for the
+process, keyed by the checked files' paths, sizes and modification times and
+by the checks: opening the same unchanged folder again (each ``open_data``,
+e.g. a notebook's cells and every ``train.fit``) does not decode it again,
+and a changed, added or removed file is validated again. ``validate(indices)``
+checks only some examples (:class:`Subset` checks only the ones it keeps).
 """
 
 from __future__ import annotations
 
+import collections
 import collections.abc
+import hashlib
 import logging
 import os
 import re
@@ -96,6 +103,12 @@ SPLITS = ("train", "val", "test")
 _TWO_FOLDER_NAMES = (("A", "B"), ("a", "b"))
 
 _MAX_LISTED = 5
+
+#: Successful validations of this process: fingerprint (checks + every file's path, size, mtime) -> sizes.
+#: The module's one piece of state, on purpose: it only skips decoding files already decoded and checked,
+#: unchanged (a bounded memo, like functools.lru_cache).
+_VALIDATED: "collections.OrderedDict[str, list]" = collections.OrderedDict()
+_VALIDATED_MAX = 32
 
 
 # --------------------------------------------------------------------------- helpers
@@ -204,10 +217,28 @@ def _check_direction(direction: str) -> str:
     return direction
 
 
+def _fingerprint(paths: Sequence[Path], checks: tuple) -> str | None:
+    """SHA-256 of the checks and of every file's path, size and mtime; None when a file cannot be stat'ed."""
+    digest = hashlib.sha256(repr(checks).encode())
+    try:
+        for f in paths:
+            st = os.stat(f)
+            digest.update(f"\0{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], str | None],
                 group: int, what: str, where: Path,
-                readers: Sequence[Callable[[Path], np.ndarray]] | None = None) -> list[tuple[int, int]]:
+                readers: Sequence[Callable[[Path], np.ndarray]] | None = None,
+                checks: tuple | None = None) -> list[tuple[int, int]]:
     """Decode every file with read_image (thread pool) and run per-pair checks.
+
+    With ``checks`` (a hashable description of what ``check`` and ``readers``
+    verify), a validation that succeeded before in this process on the same
+    files, unchanged (path, size, mtime), is not repeated: its sizes are
+    returned from the memo.
 
     Args:
         paths: all files, ``group`` consecutive files per pair.
@@ -227,6 +258,12 @@ def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], 
     """
     t0 = time.perf_counter()
     n_pairs = len(paths) // group
+    key = _fingerprint(paths, (checks, group)) if checks is not None else None
+    if key is not None and key in _VALIDATED:
+        _VALIDATED.move_to_end(key)
+        logger.info("%d %s (%d files) in %s: unchanged since validated, not decoded again", n_pairs, what,
+                    len(paths), where)
+        return list(_VALIDATED[key])
 
     def one(i: int) -> tuple[tuple[int, int] | None, str | None]:
         imgs = []
@@ -254,7 +291,12 @@ def _decode_all(paths: Sequence[Path], check: Callable[[int, list[np.ndarray]], 
         "validated %d %s (%d files) in %s in %.2f s",
         n_pairs, what, len(paths), where, time.perf_counter() - t0,
     )
-    return [s for s, _ in results]  # type: ignore[misc]
+    sizes = [s for s, _ in results]
+    if key is not None:
+        _VALIDATED[key] = tuple(sizes)
+        while len(_VALIDATED) > _VALIDATED_MAX:
+            _VALIDATED.popitem(last=False)
+    return sizes  # type: ignore[return-value]
 
 
 def _size(hw: Iterable[int]) -> str:
@@ -407,17 +449,31 @@ class SideBySide(PairedSource):
         self.names = tuple(f.stem for f in self.files)
         self.sizes = None
         if validate:
-            def check(i: int, imgs: list[np.ndarray]) -> str | None:
-                h, w = imgs[0].shape[:2]
-                if w % 2:
-                    return (
-                        f"{self.files[i]}: width {w} is odd, so it cannot be split into equal "
-                        "halves (A left, B right); is this really a side-by-side pair image?"
-                    )
-                return None
+            self.validate()
 
-            full = _decode_all(self.files, check, 1, "side-by-side pairs", self.folder)
-            self.sizes = tuple((h, w // 2) for h, w in full)
+    def validate(self, indices: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
+        """Decode and check the pairs ``indices`` (default: all, which also sets :attr:`sizes`); their sizes.
+
+        Raises:
+            DataError: unreadable/unsupported files and odd widths (up to 5 named).
+        """
+        idx = range(len(self.files)) if indices is None else list(indices)
+
+        def check(j: int, imgs: list[np.ndarray]) -> str | None:
+            h, w = imgs[0].shape[:2]
+            if w % 2:
+                return (
+                    f"{self.files[idx[j]]}: width {w} is odd, so it cannot be split into equal "
+                    "halves (A left, B right); is this really a side-by-side pair image?"
+                )
+            return None
+
+        full = _decode_all([self.files[i] for i in idx], check, 1, "side-by-side pairs", self.folder,
+                           checks=("side_by_side",))
+        sizes = tuple((h, w // 2) for h, w in full)
+        if indices is None:
+            self.sizes = sizes
+        return sizes
 
     def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
         """See :meth:`PairedSource.load`. x and y are the two halves of one file."""
@@ -543,24 +599,39 @@ class TwoFolders(PairedSource):
         self.names = tuple(f.stem for f in files_a)
         self.sizes = None
         if validate:
-            group = 3 if self.files_inst else 2
-            lists = (self.files_a, self.files_b) + ((self.files_inst,) if self.files_inst else ())
-            interleaved = [f for files in zip(*lists) for f in files]
-            readers = [self._reader(self._kind_a), self._reader(self._kind_b)] + [self._reader("instances")]
+            self.validate()
 
-            def check(i: int, imgs: list[np.ndarray]) -> str | None:
-                sizes = [im.shape[:2] for im in imgs]
-                for k in range(1, len(imgs)):
-                    if sizes[k] != sizes[0]:
-                        return (
-                            f"size mismatch for pair {self.names[i]!r}: {lists[0][i]} is "
-                            f"{_size(sizes[0])} but {lists[k][i]} is {_size(sizes[k])}; x and y of a pair "
-                            "(and its instance map) must have the same size"
-                        )
-                return None
+    def validate(self, indices: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
+        """Decode and check the pairs ``indices`` (default: all, which also sets :attr:`sizes`); their sizes.
 
-            self.sizes = tuple(_decode_all(interleaved, check, group, "two-folder pairs",
-                                           self.folder_a.parent, readers[:group]))
+        Raises:
+            DataError: unreadable/unsupported files, ids out of range, size
+                mismatches within a pair (up to 5 named).
+        """
+        idx = range(len(self.names)) if indices is None else list(indices)
+        group = 3 if self.files_inst else 2
+        lists = (self.files_a, self.files_b) + ((self.files_inst,) if self.files_inst else ())
+        interleaved = [files[i] for i in idx for files in lists]
+        readers = [self._reader(self._kind_a), self._reader(self._kind_b)] + [self._reader("instances")]
+
+        def check(j: int, imgs: list[np.ndarray]) -> str | None:
+            i = idx[j]
+            sizes = [im.shape[:2] for im in imgs]
+            for k in range(1, len(imgs)):
+                if sizes[k] != sizes[0]:
+                    return (
+                        f"size mismatch for pair {self.names[i]!r}: {lists[0][i]} is "
+                        f"{_size(sizes[0])} but {lists[k][i]} is {_size(sizes[k])}; x and y of a pair "
+                        "(and its instance map) must have the same size"
+                    )
+            return None
+
+        sizes = tuple(_decode_all(interleaved, check, group, "two-folder pairs", self.folder_a.parent,
+                                  readers[:group], checks=("two_folders", self._kind_a, self._kind_b,
+                                                           self.num_classes)))
+        if indices is None:
+            self.sizes = sizes
+        return sizes
 
     def _reader(self, kind: str) -> Callable[[Path], np.ndarray]:
         """The eager reader of one side: images, or id maps (labels range-checked)."""
@@ -668,7 +739,19 @@ class SingleImages(SingleSource):
         self.names = tuple(f.stem for f in self.files)
         self.sizes = None
         if validate:
-            self.sizes = tuple(_decode_all(self.files, lambda i, imgs: None, 1, "images", self.folder))
+            self.validate()
+
+    def validate(self, indices: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
+        """Decode the images ``indices`` (default: all, which also sets :attr:`sizes`); their sizes.
+
+        Raises:
+            DataError: unreadable, corrupt or unsupported files (up to 5 named).
+        """
+        files = self.files if indices is None else [self.files[i] for i in indices]
+        sizes = tuple(_decode_all(files, lambda i, imgs: None, 1, "images", self.folder, checks=("single",)))
+        if indices is None:
+            self.sizes = sizes
+        return sizes
 
     def load(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
         """See :meth:`SingleSource.load`."""
@@ -765,6 +848,19 @@ class Subset(Source):
 
     def describe(self) -> str:
         return f"{len(self)} of {self.source.describe()} (seed {self.seed})"
+
+    def validate(self, indices: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
+        """Decode and check only the kept examples (``source.validate`` on them; default all, which sets :attr:`sizes`).
+
+        Raises:
+            AttributeError: the source cannot be validated (TFDS: checked by TFDS itself).
+            DataError: as the source's ``validate``.
+        """
+        own = self.indices if indices is None else [self.indices[i] for i in indices]
+        sizes = self.source.validate(own)
+        if indices is None:
+            self.sizes = sizes
+        return sizes
 
     def __getattr__(self, name: str):
         # only called for attributes the subset does not have itself

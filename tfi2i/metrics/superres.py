@@ -1,4 +1,8 @@
-"""Super-resolution benchmark protocol (PAN Table 2: PSNR / SSIM on Set5, x4).
+"""Super-resolution benchmark protocol (PAN Table 2: PSNR / SSIM, x4; on Set5, our choice).
+
+PAN's Table 2 reports x4 PSNR / SSIM after training on MS-COCO but names no
+test set (neither text of the paper does); we use Set5, the usual x4
+benchmark, so our numbers and the paper's are not measured on the same images.
 
 For every high-resolution image of a folder (`evaluate_superres`):
 
@@ -51,7 +55,7 @@ def evaluate_superres(translate, folder, factor=4):
     Args:
       translate: ``[1, H, W, 3]`` in [-1, 1] (any H, W) -> same size, e.g.
         ``tfi2i.translate.load_translator(run_dir)``.
-      folder: high-resolution images (e.g. Set5); any sizes.
+      folder: high-resolution images (we use Set5; the paper names no test set); any sizes.
       factor: the scale factor (4 for PAN Table 2).
 
     Returns:

@@ -1,0 +1,340 @@
+"""PyTorch pix2pix weights (junyanz/pytorch-CycleGAN-and-pix2pix) -> tfi2i networks, and ``tfi2i import-reference``.
+
+A state dict is a ``{key: numpy array}`` (what ``torch.load(".pth")`` gives,
+``.numpy()``-ed, or an ``.npz`` of it). The reference's keys follow its module
+nesting (models/networks.py):
+
+* ``UnetGenerator``: the outermost ``UnetSkipConnectionBlock`` is
+  ``model.model.`` = ``[downconv, submodule, uprelu, upconv, tanh]``; a middle
+  block ``[downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm(,
+  dropout)]``; the innermost ``[downrelu, downconv, uprelu, upconv, upnorm]``.
+  Block ``k`` (1 = outermost) is ``model.model.1.model.3.model. ... `` and maps
+  onto tfi2i's ``down{k}`` / ``down{k}_norm`` / ``up{k}`` / ``up{k}_norm``.
+* ``NLayerDiscriminator``: ``model.<i>`` in its ``Sequential``: ``conv1`` is
+  ``model.0``, ``conv{n+1}`` / ``conv{n+1}_norm`` are ``model.{3n-1}`` /
+  ``model.{3n}``, the last conv ``model.{3 n_layers + 2}``.
+
+Layouts: ``Conv2d`` weights ``(out, in, kh, kw)`` -> Keras ``(kh, kw, in,
+out)``; ``ConvTranspose2d`` weights ``(in, out, kh, kw)`` -> Keras
+``Conv2DTranspose`` ``(kh, kw, out, in)``: both are ``transpose(2, 3, 1, 0)``
+and neither needs a spatial flip (both frameworks define the transposed conv
+as the gradient of their cross-correlation). Padding: PyTorch
+``ConvTranspose2d(4, stride 2, padding 1)`` and Keras ``Conv2DTranspose(4, 2,
+"same")`` give the same ``2H x 2W`` output for every input size (TF's SAME
+puts 1 + 1 rows of padding on the forward conv of a ``2H`` map); PyTorch
+``Conv2d(4, 2, padding 1)`` and Keras ``Conv2D(4, 2, "same")`` agree on even
+sizes (all a U-Net sees: sizes are multiples of ``2**depth``); on an odd size
+SAME pads 1 + 2 and gives one more row. Checked in
+tests/test_reference_pix2pix.py against PyTorch outputs. Batch norm:
+``weight, bias, running_mean, running_var`` -> ``gamma, beta, moving_mean,
+moving_variance`` (``num_batches_tracked`` is dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A state dict that does not fit the network (first mismatching key and shape named)."""
+
+
+# ------------------------------------------------------------------ reading
+def read_state_dict(path) -> dict:
+    """``{key: float32/int array}`` from a ``.pth`` / ``.pt`` (needs torch) or an ``.npz`` of the state dict.
+
+    A ``module.`` prefix (``nn.DataParallel``) is stripped and
+    ``num_batches_tracked`` dropped.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConversionError(f"{path}: no such file")
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as data:
+            raw = {k: np.asarray(data[k]) for k in data.files}
+    else:
+        try:
+            import torch
+        except ImportError:
+            raise ConversionError(
+                f"reading {path} needs PyTorch: pip install torch (only to read the file; or save the state dict "
+                "as .npz: np.savez(out, **{k: v.numpy() for k, v in torch.load(path).items()}))"
+            ) from None
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict):
+            raise ConversionError(f"{path} holds a {type(obj).__name__}, not a state dict")
+        raw = {k: v.detach().cpu().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+    out = {}
+    for key, value in raw.items():
+        key = key[len("module."):] if key.startswith("module.") else key
+        if not key.endswith("num_batches_tracked"):
+            out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------ key maps
+def _unet_prefix(k):
+    return "model.model." if k == 1 else "model.model.1.model." + "3.model." * (k - 2)
+
+
+def unet_keys(depth, batch_norm):
+    """``[(tfi2i layer name, kind, torch module key)]`` of a depth-`depth` U-Net; kind conv | deconv | bn."""
+    entries = []
+    for k in range(1, depth + 1):
+        p = _unet_prefix(k)
+        if k == 1:
+            entries += [("down1", "conv", p + "0"), ("up1", "deconv", p + "3")]
+        elif k < depth:
+            entries += [(f"down{k}", "conv", p + "1"), (f"down{k}_norm", "bn", p + "2"),
+                        (f"up{k}", "deconv", p + "5"), (f"up{k}_norm", "bn", p + "6")]
+        else:
+            entries += [(f"down{k}", "conv", p + "1"), (f"up{k}", "deconv", p + "3"), (f"up{k}_norm", "bn", p + "4")]
+    return [e for e in entries if e[1] != "bn" or batch_norm]
+
+
+def patchgan_keys(n_layers, batch_norm):
+    """``[(tfi2i layer name, kind, torch module key)]`` of an ``NLayerDiscriminator``."""
+    entries = [("conv1", "conv", "model.0")]
+    for n in range(1, n_layers + 1):
+        entries += [(f"conv{n + 1}", "conv", f"model.{3 * n - 1}"), (f"conv{n + 1}_norm", "bn", f"model.{3 * n}")]
+    entries.append((f"conv{n_layers + 2}", "conv", f"model.{3 * n_layers + 2}"))
+    return [e for e in entries if e[1] != "bn" or batch_norm]
+
+
+_BN = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"), ("running_var", "moving_variance"))
+
+
+def _pairs(model, entries):
+    """``[(torch key, keras variable, kind)]`` for the layers of `model` named in `entries`."""
+    out = []
+    for layer_name, kind, key in entries:
+        layer = model.get_layer(layer_name)
+        if kind == "bn":
+            out += [(f"{key}.{t}", getattr(layer, k), "vector") for t, k in _BN]
+        else:
+            out.append((f"{key}.weight", layer.kernel, kind))
+            if layer.use_bias:
+                out.append((f"{key}.bias", layer.bias, "vector"))
+    return out
+
+
+def _is_batch_norm(model):
+    import keras
+
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+
+def unet_pairs(generator):
+    """``[(torch key, keras variable, kind)]`` of a tfi2i U-Net (its depth and norm read from the model)."""
+    depth = sum(1 for layer in generator.layers if layer.name.startswith("down") and layer.name[4:].isdigit())
+    return _pairs(generator, unet_keys(depth, _is_batch_norm(generator)))
+
+
+def patchgan_pairs(discriminator):
+    """``[(torch key, keras variable, kind)]`` of a tfi2i PatchGAN."""
+    convs = sum(1 for layer in discriminator.layers if layer.name.startswith("conv") and layer.name[4:].isdigit())
+    return _pairs(discriminator, patchgan_keys(convs - 2, _is_batch_norm(discriminator)))
+
+
+def to_keras(kind, array):
+    """A PyTorch-layout array as the Keras variable wants it (conv and deconv: ``transpose(2, 3, 1, 0)``)."""
+    array = np.asarray(array, np.float32)
+    return array.transpose(2, 3, 1, 0) if kind in ("conv", "deconv") else array
+
+
+def to_torch(kind, array):
+    """The inverse of `to_keras`: a Keras variable's value in PyTorch layout."""
+    array = np.asarray(array, np.float32)
+    return array.transpose(3, 2, 0, 1) if kind in ("conv", "deconv") else array
+
+
+def _assign(pairs, state_dict, what):
+    expected = {key for key, _, _ in pairs}
+    for key, var, kind in pairs:
+        if key not in state_dict:
+            raise ConversionError(f"not a {what} state dict: key {key!r} (shape {tuple(to_torch(kind, np.zeros(var.shape)).shape)}) "
+                                  f"is missing (the file's first keys: {list(state_dict)[:3]})")
+        value = to_keras(kind, state_dict[key])
+        if tuple(value.shape) != tuple(var.shape):
+            want = tuple(to_torch(kind, np.zeros(var.shape)).shape)
+            raise ConversionError(f"not a {what} state dict: key {key!r} has shape {tuple(state_dict[key].shape)}, "
+                                  f"expected {want}")
+    extra = [k for k in state_dict if k not in expected and not _ignorable(k)]
+    if extra:
+        raise ConversionError(f"not a {what} state dict: unexpected key {extra[0]!r} with shape "
+                              f"{tuple(np.shape(state_dict[extra[0]]))} ({len(extra)} unexpected keys)")
+    for key, var, kind in pairs:
+        var.assign(to_keras(kind, state_dict[key]))
+
+
+def _ignorable(key):
+    # pre-0.4 / track_running_stats InstanceNorm checkpoints carry running stats the network does not use
+    return key.endswith(("running_mean", "running_var"))
+
+
+def load_unet(generator, state_dict):
+    """Assigns a reference ``UnetGenerator`` state dict to a tfi2i U-Net (same depth, ngf, norm, channels)."""
+    _assign(unet_pairs(generator), state_dict, f"pix2pix U-Net ({generator.name})")
+    return generator
+
+
+def load_patchgan(discriminator, state_dict):
+    """Assigns a reference ``NLayerDiscriminator`` state dict to a tfi2i PatchGAN."""
+    _assign(patchgan_pairs(discriminator), state_dict, f"PatchGAN ({discriminator.name})")
+    return discriminator
+
+
+def unet_state_dict(generator):
+    """A tfi2i U-Net's weights as the reference's state dict (PyTorch layout)."""
+    return {key: to_torch(kind, var.numpy()) for key, var, kind in unet_pairs(generator)}
+
+
+def patchgan_state_dict(discriminator):
+    return {key: to_torch(kind, var.numpy()) for key, var, kind in patchgan_pairs(discriminator)}
+
+
+# ------------------------------------------------------------------ architecture from a state dict
+def unet_architecture(state_dict):
+    """``{"depth", "ngf", "batch_norm", "input_channels", "output_channels"}`` read off a U-Net state dict."""
+    first = "model.model.0.weight"
+    if first not in state_dict:
+        raise ConversionError(f"not a pix2pix U-Net state dict: no key {first!r} (the outermost down conv); "
+                              f"the file's first key is {next(iter(state_dict), None)!r}")
+    depth = 1
+    while any(k.startswith(_unet_prefix(depth + 1)) for k in state_dict):
+        depth += 1
+    w = np.shape(state_dict[first])
+    out_key = "model.model.3.weight"
+    if out_key not in state_dict:
+        raise ConversionError(f"not a pix2pix U-Net state dict: no key {out_key!r} (the outermost up conv)")
+    return {"depth": depth, "ngf": int(w[0]), "input_channels": int(w[1]),
+            "output_channels": int(np.shape(state_dict[out_key])[1]),
+            "batch_norm": f"{_unet_prefix(2)}2.weight" in state_dict}
+
+
+def patchgan_architecture(state_dict):
+    """``{"n_layers", "ndf", "batch_norm", "input_channels"}`` of an ``NLayerDiscriminator`` state dict."""
+    if "model.0.weight" not in state_dict:
+        raise ConversionError(f"not a PatchGAN state dict: no key 'model.0.weight'; first key "
+                              f"{next(iter(state_dict), None)!r}")
+    last = max(int(k.split(".")[1]) for k in state_dict if k.startswith("model.") and k.split(".")[1].isdigit())
+    w = np.shape(state_dict["model.0.weight"])
+    return {"n_layers": (last - 2) // 3, "ndf": int(w[0]), "input_channels": int(w[1]),
+            "batch_norm": "model.3.weight" in state_dict}
+
+
+def _unet_name(depth):
+    return {7: "unet_128", 8: "unet_256"}.get(depth, f"unet_{depth}")
+
+
+# ------------------------------------------------------------------ import-reference
+def import_reference(checkpoint, workdir, netG=None, norm=None, ngf=None, input_nc=None, output_nc=None,
+                     dropout=0.5, discriminator=None, n_layers_D=None, ndf=None, name="pix2pix_imported"):
+    """Turns a reference ``*_net_G.pth`` (or ``.npz``) into a tfi2i run directory; returns the checkpoint path.
+
+    The architecture is read from the state dict (depth, ngf, channels, batch
+    norm or not); explicit arguments must agree with it. Without batch norm the
+    file cannot tell instance norm from none: ``norm`` (default ``instance``)
+    decides. `discriminator` optionally names the matching ``*_net_D.pth``.
+    """
+    import dataclasses
+
+    from tfi2i import config as config_lib
+
+    sd = read_state_dict(checkpoint)
+    arch = unet_architecture(sd)
+    found_norm = "batch" if arch["batch_norm"] else (norm if norm in ("instance", "none") else "instance")
+    if norm is not None and (norm == "batch") != arch["batch_norm"]:
+        raise ConversionError(f"--norm {norm}, but {checkpoint} {'has' if arch['batch_norm'] else 'has no'} "
+                              "batch-norm weights")
+    from tfi2i.networks.unet import unet_depth
+
+    if netG is not None and unet_depth(netG) != arch["depth"]:
+        raise ConversionError(f"--netG {netG} has depth {unet_depth(netG)}, but {checkpoint} holds a depth-"
+                              f"{arch['depth']} U-Net ({_unet_name(arch['depth'])})")
+    for flag, given, key in (("--ngf", ngf, "ngf"), ("--input-nc", input_nc, "input_channels"),
+                             ("--output-nc", output_nc, "output_channels")):
+        if given is not None and int(given) != arch[key]:
+            raise ConversionError(f"{flag} {given}, but {checkpoint} has {arch[key]}")
+    gen = config_lib.GeneratorConfig(name=netG or _unet_name(arch["depth"]), ngf=arch["ngf"], norm=found_norm,
+                                     dropout=float(dropout), input_channels=arch["input_channels"],
+                                     output_channels=arch["output_channels"])
+    disc = dataclasses.replace(config_lib.DiscriminatorConfig(), norm=found_norm)
+    d_sd = None
+    if discriminator is not None:
+        d_sd = read_state_dict(discriminator)
+        d_arch = patchgan_architecture(d_sd)
+        disc = dataclasses.replace(disc, ndf=ndf or d_arch["ndf"], n_layers=n_layers_D or d_arch["n_layers"],
+                                   norm=found_norm if d_arch["batch_norm"] == arch["batch_norm"] else
+                                   ("batch" if d_arch["batch_norm"] else "instance"))
+    elif ndf is not None or n_layers_D is not None:
+        disc = dataclasses.replace(disc, ndf=ndf or disc.ndf, n_layers=n_layers_D or disc.n_layers)
+    cfg = dataclasses.replace(config_lib.Config(), name=name, generator=gen, discriminator=disc)
+
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise ConversionError(f"{workdir} already holds a run with checkpoints; choose another --workdir")
+    from tfi2i.checkpoint import TrainingState, model_objects
+    from tfi2i.pix2pix import build
+
+    model = build(cfg)
+    load_unet(model.generator, sd)
+    if d_sd is not None:
+        load_patchgan(model.discriminator, d_sd)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config_lib.to_json(cfg))
+    with open(os.path.join(workdir, "imported.json"), "w") as f:
+        json.dump({"generator": os.path.abspath(checkpoint),
+                   "discriminator": os.path.abspath(discriminator) if discriminator else None,
+                   "reference": "junyanz/pytorch-CycleGAN-and-pix2pix", "architecture": arch}, f, indent=2)
+    return TrainingState(ckpt_dir, keep=1, **model_objects(model)).save(step=0, epoch=0)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``import-reference`` subcommand."""
+    p = subparsers.add_parser(
+        "import-reference",
+        help="turn a trained junyanz pix2pix generator (.pth / .npz state dict) into a tfi2i run directory",
+        description="Reads a pytorch-CycleGAN-and-pix2pix UnetGenerator state dict (latest_net_G.pth; .pth needs "
+        "torch, .npz does not), writes W/config.json and a checkpoint that tfi2i export/translate/evaluate "
+        "restore. The architecture is read from the file; the flags only check it (and pick instance vs no "
+        "norm, which the file cannot tell apart).",
+    )
+    p.add_argument("--checkpoint", required=True, metavar="PTH", help="the generator's state dict (.pth or .npz)")
+    p.add_argument("--workdir", required=True, metavar="W", help="run directory to create")
+    p.add_argument("--discriminator", default=None, metavar="PTH", help="optional latest_net_D.pth / .npz")
+    p.add_argument("--netG", default=None, help="unet_128 | unet_256 | unet_<depth> (default: from the file)")
+    p.add_argument("--norm", choices=("batch", "instance", "none"), default=None,
+                   help="default: batch when the file has batch-norm weights, else instance")
+    p.add_argument("--ngf", type=int, default=None)
+    p.add_argument("--input-nc", type=int, default=None)
+    p.add_argument("--output-nc", type=int, default=None)
+    p.add_argument("--n-layers-D", type=int, default=None)
+    p.add_argument("--ndf", type=int, default=None)
+    p.add_argument("--no-dropout", action="store_true", help="the model was trained with --no_dropout")
+    p.add_argument("--name", default="pix2pix_imported", help="the run's config name")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    try:
+        path = import_reference(args.checkpoint, args.workdir, netG=args.netG, norm=args.norm, ngf=args.ngf,
+                                input_nc=args.input_nc, output_nc=args.output_nc,
+                                dropout=0.0 if args.no_dropout else 0.5, discriminator=args.discriminator,
+                                n_layers_D=args.n_layers_D, ndf=args.ndf, name=args.name)
+    except (ConversionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+__all__ = ["ConversionError", "import_reference", "load_patchgan", "load_unet", "patchgan_architecture",
+           "patchgan_state_dict", "read_state_dict", "to_keras", "to_torch", "unet_architecture", "unet_state_dict"]

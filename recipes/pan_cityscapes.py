@@ -2,8 +2,9 @@
 
 Z. Li, M. Wu, J. Zheng, H. Yu, "Perceptual Adversarial Networks With a
 Feature Pyramid for Image Translation", IEEE Computer Graphics and
-Applications, 2019 (the venue is from its bibliographic record; neither text
-names it, and ``shared/papers/README.md``'s "IEEE MultiMedia" is wrong).
+Applications, 2019 (NOT verified: neither text names the venue, our searches
+found no record to check it against, and ``shared/papers/README.md`` says
+IEEE MultiMedia; the one citation used throughout until a record settles it).
 Text: ``shared/papers/pan_feature_pyramid.md`` (journal version:
 ``pan_feature_pyramid_journal_version.txt``). No reference code is public.
 

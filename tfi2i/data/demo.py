@@ -313,17 +313,22 @@ def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int =
         (tmp / _MARKER).write_text(
             json.dumps(_params(num_train, num_val, size, seed, photos_only), sort_keys=True) + "\n", encoding="utf-8"
         )
-        old = None
-        if root.exists() or root.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-            os.replace(root, old / "data")
-        os.replace(tmp, root)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_folder(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def _replace_folder(tmp, root):
+    """Puts the complete folder ``tmp`` at ``root`` (atomic renames; a previous ``root`` is moved aside, then removed)."""
+    old = None
+    if root.exists() or root.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        os.replace(root, old / "data")
+    os.replace(tmp, root)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def default_demo_root(size: int = 256, photos_only: bool = False) -> Path:
@@ -478,13 +483,7 @@ def make_label_demo(root: PathLike, num_train: int = 8, num_val: int = 2, size: 
         params = {"version": DEMO_VERSION, "num_train": int(num_train), "num_val": int(num_val), "size": [h, w],
                   "num_classes": num_classes, "instances": bool(instances), "seed": int(seed)}
         (tmp / "label_demo.json").write_text(json.dumps(params, sort_keys=True) + "\n", encoding="utf-8")
-        old = None
-        if root.exists() or root.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-            os.replace(root, old / "data")
-        os.replace(tmp, root)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_folder(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -139,7 +139,7 @@ def parameter_summary(model):
 
 def _networks(model):
     nets = {"generator": model.generator}
-    discs = model.discriminator if isinstance(model.discriminator, (list, tuple)) else [model.discriminator]
+    discs = model.discriminators
     for i, d in enumerate(discs):
         nets["discriminator" if len(discs) == 1 else f"discriminator_{i}"] = d
     return nets

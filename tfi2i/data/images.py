@@ -173,6 +173,22 @@ def _to_8bit(arr16: np.ndarray) -> np.ndarray:
     return ((arr16.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
+def _read_bytes(p: Path, what: str) -> bytes:
+    """A file's bytes; `DataError` naming the file when it is missing, a folder, unreadable or empty."""
+    if not p.exists():
+        raise DataError(f"{p}: {what} file not found")
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder, expected an {what} file" if what[0] in "aeiou" else
+                        f"{p}: is a folder, expected a {what} file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from e
+    if not data:
+        raise DataError(f"{p}: empty file (0 bytes); delete it or replace it with the real {what}")
+    return data
+
+
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as 8-bit RGB, applying the module's conversion policy.
 
@@ -190,16 +206,7 @@ def read_image(path: PathLike) -> np.ndarray:
             point, or has more than 4 channels. The message names the file.
     """
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: file not found")
-    if p.is_dir():
-        raise DataError(f"{p}: is a folder, expected an image file")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from e
-    if not data:
-        raise DataError(f"{p}: empty file (0 bytes); delete it or replace it with the real image")
+    data = _read_bytes(p, "image")
 
     fmt = sniff_format(data)
     try:
@@ -411,14 +418,7 @@ def read_ids(path: PathLike, what: str = "label map") -> np.ndarray:
             other than 8 or 16. The message names the file.
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: {what} file not found")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise DataError(f"{p}: cannot read the file ({e.strerror or e})") from e
-    if not data:
-        raise DataError(f"{p}: empty file (0 bytes); delete it or replace it with the real {what}")
+    data = _read_bytes(p, what)
     fmt = sniff_format(data)
     if fmt != "PNG" or len(data) < 26:
         raise DataError(f"{p}: a {what} must be a 1-channel 8- or 16-bit PNG of ids (lossless), "

@@ -22,6 +22,7 @@ setup(
         "tqdm",  # progress bars (training, downloads, evaluation)
         "matplotlib",  # loss-curve plots, spectra, heat-maps
         "scipy",  # FID: scipy.linalg.sqrtm (tfi2i.metrics.fid)
+        "scikit-learn",  # pix2pixHD feature clusters: sklearn.cluster.KMeans, as NVIDIA (tfi2i.features)
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist", "scikit-image", "pillow", "sewar", "nbmake"],

@@ -65,8 +65,27 @@ class DataConfig:
     bicubic) or `labels` (1-channel 8/16-bit id PNGs read exactly, nearest
     neighbour only, int32 `[H, W, 1]` ids in `[0, num_classes)`; the model
     one-hot encodes them). `instances` names a sub-folder of the two-folder
-    layout holding instance-id maps (nearest only); the batch then holds
-    `instances`, pix2pixHD's boundary map, float32 `[H, W, 1]` in {0, 1}.
+    layout holding instance-id maps (nearest only; other layouts: below);
+    the batch then holds `instances`, pix2pixHD's boundary map, float32
+    `[H, W, 1]` in {0, 1}.
+    `instance_ids` (needs `instances`) also puts the raw instance-id map in
+    the batch, key `instance_ids`, int32 `[H, W, 1]`, resized (nearest),
+    cropped and flipped exactly like the label map (pix2pixHD's feature
+    encoder).
+
+    Layouts (`tfi2i.data.sources.open_source`): `auto` detects them;
+    `side_by_side` (pix2pix release), `two_folders` (`A/`, `B/`[, `inst/`],
+    matched by stem), `pix2pixhd` (a root of `<split>_label/`, `<split>_img/`,
+    `<split>_inst/`, as NVIDIA pix2pixHD's `datasets/cityscapes`) and
+    `cityscapes` (the official `leftImg8bit/` + `gtFine/` release). In the
+    last two, files match by their name without the Cityscapes suffix
+    (`_gtFine_labelIds`, `_leftImg8bit`, `_gtFine_instanceIds`), the label
+    maps are always x and the photos y: use `direction=AtoB`,
+    `x_kind=labels`, `num_classes=35` (Cityscapes labelIds); any non-empty
+    `instances` (e.g. `inst`) reads the layout's instance maps. A split with
+    label maps but no photos (pix2pixHD's `test_label/`) is not evaluated:
+    `eval_split=auto` skips it with a log line, `eval_split=test` / `val`
+    naming it is an error.
     """
 
     #: The fields holding an int or a (height, width) pair (`--set` parses "H,W").
@@ -87,7 +106,7 @@ class DataConfig:
         return _hw(self.load_size)
 
     path: str = ""
-    layout: str = "auto"  # auto | side_by_side | two_folders
+    layout: str = "auto"  # auto | side_by_side | two_folders | pix2pixhd | cityscapes
     direction: str = "AtoB"
     eval_path: str = ""  # empty: the split eval_split names (<path>/val, <path>/test), else the training pairs
     eval_split: str = "auto"  # auto: val/ else test/ | test: test/ else val/ | val: val/ only (when eval_path is empty)
@@ -99,7 +118,8 @@ class DataConfig:
     x_kind: str = "rgb"  # rgb | labels (class ids in [0, num_classes), int32 [H, W, 1] in the batch)
     y_kind: str = "rgb"  # rgb | labels
     num_classes: int = 0  # classes of a labels side; ids outside [0, num_classes) stop the run
-    instances: str = ""  # two-folder layout: sub-folder of instance-id PNGs (e.g. inst); batch key `instances` (edges)
+    instances: str = ""  # two_folders: sub-folder of instance-id PNGs (e.g. inst); pix2pixhd/cityscapes: non-empty = on
+    instance_ids: bool = False  # with instances: also batch key `instance_ids`, the raw int32 instance ids
     flip: bool = True
     batch_size: int = 1
     pyramid_levels: int = 0  # > 0 adds per-level resized x/y (PAN, MSG U-Net)
@@ -139,6 +159,8 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be one of {', '.join(self.KINDS)}, got {getattr(self, name)!r}")
         # cross-field rules (a labels side needs num_classes, load_size=0 needs resize_and_crop) are checked
         # where the data is opened (tfi2i.data.pipeline.check_config), so that `--set` order does not matter
+        if not isinstance(self.instance_ids, bool):
+            raise ConfigError(f"data.instance_ids must be true or false, got {self.instance_ids!r}")
         if self.num_classes < 0:
             raise ConfigError(f"data.num_classes must be >= 0, got {self.num_classes}")
 
@@ -193,11 +215,16 @@ class OptimConfig:
     # scaled onto its length (same proportions; it still decays to 0 at the end); false: per-epoch as the reference
     fit_to_run: bool = False
     adam: str = "torch"  # torch: torch.optim.Adam's update (eps 1e-8 after bias correction) | keras: keras Adam
+    # pix2pix: junyanz's linear rule (LR set at the start of each epoch, last epoch at 0) | pix2pixhd: NVIDIA's
+    # (lowered by lr / n_epochs_decay after each epoch past n_epochs, last epoch at lr / n_epochs_decay)
+    decay_rule: str = "pix2pix"
 
     def __post_init__(self):
         if self.adam not in ("torch", "keras"):
             raise ConfigError(f"optim.adam must be torch or keras, got {self.adam!r} (torch: the PyTorch references' "
                               "Adam, eps 1e-8 added after bias correction; keras: keras.optimizers.Adam, eps 1e-7)")
+        if self.decay_rule not in ("pix2pix", "pix2pixhd"):
+            raise ConfigError(f"optim.decay_rule must be pix2pix or pix2pixhd, got {self.decay_rule!r}")
 
 
 #: Valid `EvalConfig.mode` values.
@@ -241,6 +268,9 @@ class TrainConfig:
     strategy: str = "default"  # default | mirrored | multiworker
     eval_at_end: bool = True
     export_at_end: bool = True  # SavedModel for TF Serving in <workdir>/export/<version>
+    # warm start: a run directory of ours whose latest weights initialise this run's layers of the same name and
+    # shape before step 1 (pix2pixHD --load_pretrain); ignored once the run has a checkpoint of its own
+    init_from: str = ""
 
 
 #: The run builder of a config that names none (and of run directories written before builders were recorded).

@@ -31,18 +31,44 @@ class TorchAdam(keras.optimizers.Adam):
     ``amsgrad``.
     """
 
-    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name="adam", **kwargs):
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name="adam", restartable=False,
+                 **kwargs):
         if kwargs.get("amsgrad"):
             raise ValueError("TorchAdam has no amsgrad variant")
         kwargs.pop("amsgrad", None)
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name, **kwargs)
+        self.restartable = bool(restartable)
+
+    def build(self, var_list):
+        """Keras Adam's slots; a `restartable` optimizer also keeps the step at which it last restarted."""
+        if self.built:
+            return
+        super().build(var_list)
+        if self.restartable:
+            self.restart_iteration = self.add_variable((), initializer="zeros", dtype="int64",
+                                                       name="restart_iteration")
+
+    def restart(self):
+        """A fresh ``torch.optim.Adam`` from here on: moments zeroed, bias corrections counted from this step.
+
+        What NVIDIA pix2pixHD's ``update_fixed_params`` does when it replaces
+        the generator's optimizer after ``niter_fix_global`` epochs. The
+        learning-rate schedule keeps following the run's step counter.
+        Graph-safe (assignments only); needs ``restartable=True``.
+        """
+        if not self.restartable:
+            raise ValueError("this TorchAdam was built without restartable=True")
+        for slot in list(self._momentums) + list(self._velocities):
+            slot.assign(ops.zeros_like(slot))
+        self.restart_iteration.assign(ops.cast(self.iterations, "int64"))
 
     def update_step(self, gradient, variable, learning_rate):
         """torch: ``m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
-        step = ops.cast(self.iterations + 1, dtype)
+        iterations = self.iterations - self.restart_iteration if self.restartable else self.iterations
+        step = ops.cast(iterations + 1, dtype)
         beta_1 = ops.cast(self.beta_1, dtype)
         beta_2 = ops.cast(self.beta_2, dtype)
         bias_correction1 = 1 - ops.power(beta_1, step)
@@ -56,10 +82,19 @@ class TorchAdam(keras.optimizers.Adam):
         self.assign_sub(variable, ops.multiply(ops.divide(lr, bias_correction1), ops.divide(m, denom)))
 
 
-def make_adam(kind, learning_rate, beta_1, beta_2):
-    """``torch`` -> `TorchAdam` (PyTorch references); ``keras`` -> ``keras.optimizers.Adam`` (its defaults)."""
+    def get_config(self):
+        return {**super().get_config(), "restartable": self.restartable}
+
+
+def make_adam(kind, learning_rate, beta_1, beta_2, restartable=False):
+    """``torch`` -> `TorchAdam` (PyTorch references); ``keras`` -> ``keras.optimizers.Adam`` (its defaults).
+
+    ``restartable``: the optimizer can be restarted mid-run (`TorchAdam.restart`; ``torch`` only).
+    """
     if kind == "torch":
-        return TorchAdam(learning_rate, beta_1=beta_1, beta_2=beta_2)
+        return TorchAdam(learning_rate, beta_1=beta_1, beta_2=beta_2, restartable=restartable)
+    if restartable:
+        raise ValueError("a restartable optimizer (pix2pixHD's niter_fix_global) needs optim.adam=torch")
     if kind == "keras":
         return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
     raise ValueError(f"unknown Adam '{kind}'; valid: torch, keras")

@@ -73,3 +73,36 @@ class Pix2PixLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "n_epochs_decay": self.n_epochs_decay,
             "total_steps": self.total_steps,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfi2i")
+class Pix2PixHDLinearDecay(Pix2PixLinearDecay):
+    """NVIDIA pix2pixHD's rule: ``niter`` epochs at the base rate, then ``lr / niter_decay`` less after each epoch.
+
+    ``train.py`` calls ``update_learning_rate()`` at the *end* of every epoch
+    ``E > niter`` (``lr = old_lr - opt.lr / opt.niter_decay``), so 1-based
+    epoch ``E`` trains with ``base * (1 - max(0, E - 1 - niter) / niter_decay)``:
+    epochs 1 .. niter + 1 at the base rate, the last one (``niter +
+    niter_decay``) at ``base / niter_decay`` (never 0). NVIDIA/pix2pixHD
+    ``train.py`` and ``models/pix2pixHD_model.py`` (``update_learning_rate``),
+    commit 14b3b3c. Epoch mapping and ``total_steps`` as `Pix2PixLinearDecay`
+    (``n_epochs`` = ``niter``, ``n_epochs_decay`` = ``niter_decay``).
+    """
+
+    def factor(self, epoch):
+        epoch = tf.cast(epoch, tf.float32)
+        if self.n_epochs_decay == 0:
+            return tf.ones_like(epoch)
+        decay = tf.maximum(0.0, epoch - 1.0 - self.n_epochs) / float(self.n_epochs_decay)
+        return tf.maximum(0.0, 1.0 - decay)
+
+
+#: ``optim.decay_rule`` -> schedule class.
+DECAY_RULES = {"pix2pix": Pix2PixLinearDecay, "pix2pixhd": Pix2PixHDLinearDecay}
+
+
+def linear_decay(rule, base_lr, steps_per_epoch, n_epochs, n_epochs_decay, total_steps=None):
+    """The schedule of ``optim.decay_rule`` `rule` (``pix2pix``: junyanz's; ``pix2pixhd``: NVIDIA's)."""
+    if rule not in DECAY_RULES:
+        raise ValueError(f"unknown decay rule {rule!r}; valid: {', '.join(DECAY_RULES)}")
+    return DECAY_RULES[rule](base_lr, steps_per_epoch, n_epochs, n_epochs_decay, total_steps=total_steps)

@@ -244,22 +244,25 @@ def use_jit(cfg, strategy):
     return bool(tf.config.list_physical_devices("GPU")) and strategy.num_replicas_in_sync == 1  # Keras' "auto" rule
 
 
-def make_optimizers(cfg, spe):
-    """G's and D's Adam (``optim.adam``: `tfi2i.optimizers.TorchAdam` or Keras') on the pix2pix schedule.
+def make_optimizers(cfg, spe, restartable_g=False):
+    """G's and D's Adam (``optim.adam``: `tfi2i.optimizers.TorchAdam` or Keras') on the schedule of ``optim.decay_rule``.
 
     With ``optim.fit_to_run`` the schedule is scaled onto the run's length
     (`total_steps`); see `tfi2i.schedules.Pix2PixLinearDecay`.
+    ``restartable_g``: G's optimizer can restart mid-run (a model whose
+    ``restarts_g_optimizer`` is true: pix2pixHD's ``niter_fix_global``).
     """
     from tfi2i.optimizers import make_adam
-    from tfi2i.schedules import Pix2PixLinearDecay
+    from tfi2i.schedules import linear_decay
 
     fitted = total_steps(cfg, spe) if cfg.optim.fit_to_run else None
 
-    def adam():
-        schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, cfg.optim.n_epochs, cfg.optim.n_epochs_decay, total_steps=fitted)
-        return make_adam(cfg.optim.adam, schedule, cfg.optim.beta1, cfg.optim.beta2)
+    def adam(restartable=False):
+        schedule = linear_decay(cfg.optim.decay_rule, cfg.optim.lr, spe, cfg.optim.n_epochs, cfg.optim.n_epochs_decay,
+                                total_steps=fitted)
+        return make_adam(cfg.optim.adam, schedule, cfg.optim.beta1, cfg.optim.beta2, restartable=restartable)
 
-    return adam(), adam()
+    return adam(restartable_g), adam()
 
 
 def schedule_warning(cfg, spe, steps):
@@ -268,11 +271,12 @@ def schedule_warning(cfg, spe, steps):
     planned = (n + nd) * spe
     if cfg.optim.fit_to_run or steps == planned:
         return None
-    from tfi2i.schedules import Pix2PixLinearDecay
+    from tfi2i.schedules import linear_decay
 
-    schedule = Pix2PixLinearDecay(cfg.optim.lr, spe, n, nd)
+    schedule = linear_decay(cfg.optim.decay_rule, cfg.optim.lr, spe, n, nd)
     last = float(schedule(steps - 1))
-    decay_from = (max(1, n) - 1) * spe  # 0-based first step of the first epoch below the base rate (epoch n)
+    # 0-based first step of the first epoch below the base rate (pix2pix: epoch n; pix2pixHD: epoch n + 2)
+    decay_from = ((max(1, n) - 1) if cfg.optim.decay_rule == "pix2pix" else n + 1) * spe
     if steps <= decay_from:
         how = f"LR stays {cfg.optim.lr:g} to the end (the decay would start at step {decay_from + 1})"
     elif last > 0:
@@ -367,7 +371,7 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
 
     with strategy.scope():
         model = build_fn(cfg)
-        g_opt, d_opt = make_optimizers(cfg, spe)
+        g_opt, d_opt = make_optimizers(cfg, spe, restartable_g=bool(getattr(model, "restarts_g_optimizer", False)))
         model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
         state = TrainingState(
             os.path.join(workdir, "checkpoints"), keep=cfg.train.keep_checkpoints, **model_objects(model),
@@ -389,6 +393,13 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     if start >= steps:
         log.info("run already at step %d >= %d requested steps; nothing to train", start, steps)
         return {}
+    if start == 0 and cfg.train.init_from:
+        from tfi2i.warm_start import WarmStartError, warm_start
+
+        try:
+            warm_start(model, cfg.train.init_from)
+        except WarmStartError as exc:
+            raise TrainingError(str(exc)) from None
 
     ds, _ = pipeline.train_dataset(train_src, data_cfg, cfg.train.seed, start_step=start)
     iterator = iter(distribute(strategy, ds, global_batch))

@@ -488,3 +488,29 @@ def make_label_demo(root: PathLike, num_train: int = 8, num_val: int = 2, size: 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def ensure_label_demo(root: PathLike | None = None, size: tuple[int, int] = (64, 128), num_classes: int = 35,
+                      **kw) -> Path:
+    """A label-map demo set (:func:`make_label_demo`, with ``inst/``), generated only when missing or different.
+
+    Default folder: ``$TFI2I_CACHE/label_demo_v{DEMO_VERSION}_{classes}c_{H}x{W}``; the folder's
+    ``label_demo.json`` decides whether it is current. ``**kw``: ``num_train``, ``num_val``, ``seed``.
+    """
+    unknown = set(kw) - {"num_train", "num_val", "seed"}
+    if unknown:
+        raise TypeError(f"ensure_label_demo got unexpected arguments: {sorted(unknown)}")
+    h, w = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if root is None:
+        cache = os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i")
+        root = Path(cache) / f"label_demo_v{DEMO_VERSION}_{int(num_classes)}c_{h}x{w}"
+    root = Path(root)
+    args = {"num_train": 16, "num_val": 4, "seed": 0, **kw}
+    want = {"version": DEMO_VERSION, "num_train": int(args["num_train"]), "num_val": int(args["num_val"]),
+            "size": [h, w], "num_classes": int(num_classes), "instances": True, "seed": int(args["seed"])}
+    try:
+        if json.loads((root / "label_demo.json").read_text(encoding="utf-8")) == want:
+            return root
+    except (OSError, ValueError):
+        pass
+    return make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args)

@@ -28,6 +28,16 @@ def open_data(cfg):
     ``val/`` (``validation``); ``val``: only ``val/`` (``validation``). With
     none of them - with a warning - the training examples.
 
+    The pix2pixhd and cityscapes layouts (`tfi2i.data.sources.find_splits`):
+    ``data.path`` is the root; training uses its ``train`` split
+    (``train_label/`` + ``train_img/``, resp. ``gtFine/train`` +
+    ``leftImg8bit/train``), evaluation the split ``data.eval_split`` picks as
+    above among ``val`` and ``test``. A split with label maps but no photos
+    (pix2pixHD's ``test_label/``, `tfi2i.data.sources.missing_photos`) cannot
+    be evaluated: ``eval_split=auto`` (and the fallback of ``test``) skips it
+    with a log line; the split ``eval_split=test`` / ``val`` names first is an
+    error (`DataError`) when it has no photos.
+
     ``data.validate`` decodes and checks the files once at start-up; with
     ``data.num_train`` only the kept training examples (and the whole
     evaluation split). A folder validated before in this process and
@@ -64,10 +74,29 @@ def open_data(cfg):
         default_eval = None if data_cfg.eval_path else tfds_sources.eval_path(path, data_cfg, tfds_order)
     else:
         splits = sources.find_splits(path)
+        if "train" not in splits:
+            raise DataError(f"{path}: no training split among its split folders ({', '.join(splits)}); "
+                            f"add a train split or point data.path to the folder of the training data")
         train = open_(splits["train"], validate=data_cfg.validate and not later)
-        default_eval = next((splits[s] for s in order if s in splits), None)
+        default_eval, skipped = None, []
+        for s in order:
+            if s not in splits:
+                continue
+            why = sources.missing_photos(splits[s])
+            if why is None:
+                default_eval = splits[s]
+                break
+            if data_cfg.eval_path:
+                continue
+            if data_cfg.eval_split != "auto" and s == order[0]:
+                raise DataError(f"data.eval_split={data_cfg.eval_split}: {why}; set data.eval_split=auto (which "
+                                "skips it), or data.eval_path to a split with photos")
+            log.info("not evaluating on split %r: %s", s, why)
+            skipped.append(s)
         if not data_cfg.eval_path and default_eval is not None and order[0] not in splits:
             log.info("%s has no %s/ split: evaluating on %s", path, order[0], default_eval)
+        elif not data_cfg.eval_path and default_eval is not None and skipped:
+            log.info("%s: split %s has no photos: evaluating on %s", path, skipped[0], default_eval)
     if data_cfg.num_train:
         if data_cfg.num_train >= len(train):
             log.info("data.num_train=%d: the training split holds %d examples, training on all of them",
@@ -85,6 +114,10 @@ def open_data(cfg):
     elif data_cfg.eval_split == "val":
         raise DataError(f"data.eval_split=val: {path} has no {'validation' if tfds_sources.is_tfds_path(path) else 'val/'} "
                         "split; set data.eval_split=auto or test, or data.eval_path")
+    elif skipped:
+        log.warning("%s has no val/ or test/ split with photos (%s: label maps only): evaluating on the training "
+                    "data (set data.eval_path)", path, ", ".join(skipped))
+        evaluation = train
     else:
         log.warning("%s has no val/ or test/ split: evaluating on the training data (set data.eval_path)", path)
         evaluation = train

@@ -23,6 +23,10 @@ mode's size, :class:`~tfi2i.config.DataConfig`):
 * ``instances`` (with ``data.instances``): float32 ``[B, H, W, 1]`` in {0, 1},
   pix2pixHD's instance boundary map (:func:`tfi2i.data.labels.instance_edges`)
   of the augmented instance ids.
+* ``instance_ids`` (with ``data.instance_ids``, which needs ``data.instances``):
+  int32 ``[B, H, W, 1]``, the raw instance-id map (e.g. Cityscapes ``26001``),
+  resized (nearest), cropped and flipped exactly like the label map, for
+  pix2pixHD's feature encoder (per-instance average pooling).
 * ``x_levels``, ``y_levels`` (``data.pyramid_levels > 0``); ``name`` (evaluation).
 """
 
@@ -49,7 +53,7 @@ def check_config(data_cfg):
 
     Raises:
         ConfigError: a labels side without ``num_classes``; ``load_size=0`` with a mode other than
-            ``resize_and_crop``.
+            ``resize_and_crop``; ``instance_ids`` without ``instances``.
     """
     from tfi2i.config import ConfigError
 
@@ -59,6 +63,10 @@ def check_config(data_cfg):
     if data_cfg.resize_or_crop != "resize_and_crop" and data_cfg.load_size == 0:
         raise ConfigError(f"data.load_size=0 (crop without resizing) only exists with "
                           f"data.resize_or_crop=resize_and_crop, not {data_cfg.resize_or_crop}")
+    if getattr(data_cfg, "instance_ids", False) and not data_cfg.instances:
+        raise ConfigError("data.instance_ids=true adds the raw instance-id maps to the batch, but there are no "
+                          "instance maps: set data.instances (two_folders: the sub-folder of instance-id PNGs, e.g. "
+                          "inst; pix2pixhd / cityscapes: any non-empty value, e.g. inst) or data.instance_ids=false")
 
 
 def check_source(source, data_cfg):
@@ -81,11 +89,12 @@ def check_source(source, data_cfg):
             if (kind == "labels") != is_ids:
                 got = "class ids" if is_ids else "rgb images"
                 raise DataError(f"data.{side}_kind={kind}, but the source {_describe(source)} gives {got} for {side}; "
-                                f"label maps are read from 1-channel id PNGs in the two-folder layout: set "
-                                f"data.{side}_kind to match the data")
+                                f"label maps are read from 1-channel id PNGs in the two_folders, pix2pixhd and "
+                                f"cityscapes layouts: set data.{side}_kind to match the data")
         if data_cfg.instances and "instances" not in keys:
             raise DataError(f"data.instances={data_cfg.instances!r}, but the source {_describe(source)} has no instance "
-                            "maps (they come from that sub-folder of the two-folder layout)")
+                            "maps (they come from that sub-folder of the two-folder layout, or from <split>_inst/ / "
+                            "*_gtFine_instanceIds.png of the pix2pixhd / cityscapes layouts)")
     if single and data_cfg.task == "paired":
         raise DataError("the source holds single images, not (x, y) pairs: set data.task=superres4x or "
                         "data.task=inpainting, or point data.path to paired data")
@@ -138,10 +147,13 @@ def _sides(record, data_cfg):
     return images, kinds
 
 
-def _paired(out, kinds):
+def _paired(out, kinds, data_cfg):
+    """The example dict of augmented sides: x, y and (with instances) the boundary map [and the raw ids]."""
     example = {"x": out[0], "y": out[1]}
     if len(kinds) > 2:
         example["instances"] = labels.instance_edges(out[2])
+        if getattr(data_cfg, "instance_ids", False):
+            example["instance_ids"] = tf.cast(out[2], tf.int32)
     return example
 
 
@@ -154,8 +166,8 @@ def train_example(record, seed, data_cfg):
       data_cfg: `tfi2i.config.DataConfig`.
 
     Returns:
-      ``{"x", "y"[, "mask"][, "instances"][, "x_levels", "y_levels"]}``: rgb
-      float32 in [-1, 1], labels int32 ids, instances float32 edges (module docstring).
+      ``{"x", "y"[, "mask"][, "instances"[, "instance_ids"]][, "x_levels", "y_levels"]}``: rgb
+      float32 in [-1, 1], labels int32 ids, instances float32 edges, instance_ids int32 (module docstring).
     """
     mode, multiple = data_cfg.resize_or_crop, data_cfg.size_multiple
     if "image" in record:
@@ -165,7 +177,7 @@ def train_example(record, seed, data_cfg):
     else:
         images, kinds = _sides(record, data_cfg)
         out = _paired(augment_sides(images, kinds, seed, data_cfg.load_size, data_cfg.crop_size, data_cfg.flip,
-                                    mode, multiple), kinds)
+                                    mode, multiple), kinds, data_cfg)
     return _finish(out, data_cfg)
 
 
@@ -178,12 +190,14 @@ def eval_example(record, data_cfg):
                            data_cfg)
     else:
         images, kinds = _sides(record, data_cfg)
-        out = _paired(eval_sides(images, kinds, data_cfg.crop_size, data_cfg.load_size, mode, multiple), kinds)
+        out = _paired(eval_sides(images, kinds, data_cfg.crop_size, data_cfg.load_size, mode, multiple), kinds,
+                      data_cfg)
     return _finish({**out, "name": record["name"]}, data_cfg)
 
 
 def train_dataset(source, data_cfg, seed, start_step=0):
-    """Infinite training stream of batches ``{"x", "y"[, "mask"][, "x_levels", "y_levels"]}``.
+    """Infinite training stream of batches ``{"x", "y"[, "mask"][, "instances"[, "instance_ids"]][, "x_levels",
+    "y_levels"]}``.
 
     Args:
       source: a `tfi2i.data.sources.PairedSource` (``data_cfg.task="paired"``)
@@ -216,7 +230,8 @@ def train_dataset(source, data_cfg, seed, start_step=0):
 
 
 def eval_dataset(source, data_cfg, batch_size=None, limit=None):
-    """Finite evaluation batches ``{"x", "y"[, "mask"], "name"}``: no jitter, original order."""
+    """Finite evaluation batches ``{"x", "y"[, "mask"][, "instances"[, "instance_ids"]], "name"}``: no jitter,
+    original order."""
     check_task(data_cfg)
     check_source(source, data_cfg)
     n = len(source) if limit is None else min(limit, len(source))

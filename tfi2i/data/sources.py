@@ -23,8 +23,23 @@ its examples, drawn once with a fixed seed (``data.num_train``).
 
 TensorFlow Datasets builders are sources too (:mod:`tfi2i.data.tfds_sources`).
 
-Other layouts (Cityscapes full-resolution labelIds folders, CelebAMask-HQ,
-...) are added as further subclasses implementing ``__len__``,
+* :class:`Pix2PixHDFolders` - pix2pixHD's ``datasets/cityscapes`` layout: a
+  root holding ``<split>_label/``, ``<split>_img/`` and (optional)
+  ``<split>_inst/`` for split train / val / test.
+* :class:`CityscapesFolders` - the official Cityscapes release:
+  ``leftImg8bit/<split>/<city>/<key>_leftImg8bit.png`` and
+  ``gtFine/<split>/<city>/<key>_gtFine_labelIds.png`` (``_instanceIds``).
+
+In these two layouts files match by :func:`cityscapes_key` (the stem without
+its Cityscapes suffix), the label maps are always A = x (``data.x_kind=labels``,
+``data.num_classes``, 35 for Cityscapes labelIds) and the photos B = y, so
+``direction`` must be ``AtoB``; any non-empty ``instances`` reads the layout's
+own instance maps (``<split>_inst/``, ``*_gtFine_instanceIds.png``). A split
+folder of them is ``root/<split>_label`` resp. ``root/gtFine/<split>``
+(:func:`find_splits`); a split with label maps but no photos (pix2pixHD's
+``test_label/``) cannot be paired (:func:`missing_photos`).
+
+Other layouts (CelebAMask-HQ, ...) are added as further subclasses implementing ``__len__``,
 :meth:`~PairedSource.load`, :meth:`~PairedSource.read_pair` and
 :meth:`~PairedSource.describe`, and setting :attr:`~PairedSource.names`.
 
@@ -79,6 +94,11 @@ __all__ = [
     "SingleImages",
     "SideBySide",
     "TwoFolders",
+    "Pix2PixHDFolders",
+    "CityscapesFolders",
+    "CITYSCAPES_SUFFIXES",
+    "cityscapes_key",
+    "missing_photos",
     "Subset",
     "open_source",
     "find_splits",
@@ -96,7 +116,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 #: Valid kinds of the x and y sides of a pair (``data.x_kind`` / ``data.y_kind``).
 KINDS = ("rgb", "labels")
 #: Valid ``layout`` values of :func:`open_source`.
-LAYOUTS = ("auto", "side_by_side", "two_folders")
+LAYOUTS = ("auto", "side_by_side", "two_folders", "pix2pixhd", "cityscapes")
 #: Split folder names recognised by :func:`find_splits`, in order.
 SPLITS = ("train", "val", "test")
 #: Sub-folder names recognised as the two sides of a :class:`TwoFolders` root.
@@ -548,6 +568,9 @@ class TwoFolders(PairedSource):
             mismatches (naming both files and sizes).
     """
 
+    #: Noun of the validation log line.
+    _what = "two-folder pairs"
+
     def __init__(self, folder_a: PathLike, folder_b: PathLike, direction: str = "AtoB",
                  validate: bool = True, *, x_kind: str = "rgb", y_kind: str = "rgb", num_classes: int = 0,
                  folder_inst: PathLike | None = None):
@@ -626,7 +649,7 @@ class TwoFolders(PairedSource):
                     )
             return None
 
-        sizes = tuple(_decode_all(interleaved, check, group, "two-folder pairs", self.folder_a.parent,
+        sizes = tuple(_decode_all(interleaved, check, group, self._what, getattr(self, "root", self.folder_a.parent),
                                   readers[:group], checks=("two_folders", self._kind_a, self._kind_b,
                                                            self.num_classes)))
         if indices is None:
@@ -708,6 +731,316 @@ class TwoFolders(PairedSource):
             f", kinds x={self.x_kind}, y={self.y_kind}, {self.num_classes} classes"
         inst = f", instances={self.folder_inst}" if self.folder_inst else ""
         return f"TwoFolders({len(self)} pairs, {self.direction}: x={xs}, y={ys}{kinds}{inst})"
+
+
+# --------------------------------------------------------------------------- pix2pixHD / Cityscapes layouts
+
+
+#: Cityscapes file-name suffixes (of the stem) and the role of such a file: ``label`` (class ids, x),
+#: ``inst`` (instance ids) or ``img`` (the photo, y). The :class:`Pix2PixHDFolders` and
+#: :class:`CityscapesFolders` layouts match files by :func:`cityscapes_key`.
+CITYSCAPES_SUFFIXES = {"_gtFine_labelIds": "label", "_gtFine_instanceIds": "inst", "_leftImg8bit": "img"}
+#: Cityscapes suffixes of files that are not what their folder needs, and why.
+_REFUSED_SUFFIXES = {"_gtFine_color": "a colour-coded label map (RGB palette), not class ids: use the "
+                                      "*_gtFine_labelIds.png files"}
+_ROLE_NOUNS = {"label": "label map", "inst": "instance map", "img": "photo"}
+
+
+def cityscapes_key(path: PathLike) -> tuple[str, str | None]:
+    """The matching key of a file of the pix2pixhd / cityscapes layouts, and what its suffix says it is.
+
+    The key is the file's stem without a known Cityscapes suffix
+    (:data:`CITYSCAPES_SUFFIXES`: ``_gtFine_labelIds``, ``_gtFine_instanceIds``,
+    ``_leftImg8bit``; also ``_gtFine_color``), else the plain stem:
+    ``aachen_000000_000019_gtFine_labelIds.png`` and
+    ``aachen_000000_000019_leftImg8bit.png`` share the key
+    ``aachen_000000_000019``.
+
+    Returns:
+        ``(key, role)``: role ``"label"``, ``"inst"``, ``"img"``, ``"color"``
+        (``_gtFine_color``, a colour map: never a label map) or None (no known
+        suffix).
+    """
+    stem = Path(path).stem
+    for suffix, role in list(CITYSCAPES_SUFFIXES.items()) + [("_gtFine_color", "color")]:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)], role
+    return stem, None
+
+
+def _shown(names: Sequence[str]) -> str:
+    return ", ".join(names[:_MAX_LISTED]) + (f" ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
+
+
+def _keyed(files: Sequence[Path], role: str, where: Path) -> dict[str, Path]:
+    """``{key: file}`` of one role's files (natural order), refusing colour maps, other roles' suffixes and
+    duplicate keys; the listed names are relative to the folder ``where``."""
+    refused, wrong, by_key, dups = [], [], {}, []
+    for f in files:
+        key, r = cityscapes_key(f)
+        rel = str(f.relative_to(where))
+        if r == "color":
+            refused.append(rel)
+        elif r is not None and r != role:
+            wrong.append(f"{rel} (suffix of a {_ROLE_NOUNS[r]})")
+        elif key in by_key:
+            dups.append(f"{by_key[key].relative_to(where)} and {rel}")
+        else:
+            by_key[key] = f
+    if refused:
+        raise DataError(f"{where}: {len(refused)} file(s) are {_REFUSED_SUFFIXES['_gtFine_color']}, "
+                        f"not {_ROLE_NOUNS[role]}s: {_shown(refused)}; remove them from this folder")
+    if wrong:
+        raise DataError(f"{where}: {len(wrong)} file(s) in this {_ROLE_NOUNS[role]} folder have the suffix of "
+                        f"another kind of file: {_shown(wrong)}; move them to their own folder")
+    if dups:
+        raise DataError(f"{where}: {len(dups)} key(s) used twice (the file name without its Cityscapes suffix), "
+                        f"which makes pair names ambiguous: {_shown(dups)}; remove or rename the duplicates")
+    return by_key
+
+
+def _match_keys(sides: Sequence[tuple[dict[str, Path], Path, str]]) -> list[str]:
+    """The keys of ``sides[0]`` (in its order) after checking that every side holds exactly those keys.
+
+    Args:
+        sides: ``(files by key, folder, noun)`` per side; the first is the reference (the label maps).
+            The listed names are relative to the side's folder.
+
+    Raises:
+        DataError: keys present on one side only: per side, the count and up to 5 names.
+    """
+    ref, ref_where, ref_what = sides[0]
+    parts = []
+    for keys, where, what in sides[1:]:
+        missing = [str(f.relative_to(ref_where)) for k, f in ref.items() if k not in keys]
+        extra = [str(f.relative_to(where)) for k, f in keys.items() if k not in ref]
+        if missing:
+            parts.append(f"{len(missing)} {ref_what}(s) in {ref_where} have no {what} (same key) in {where}: "
+                         f"{_shown(missing)}")
+        if extra:
+            parts.append(f"{len(extra)} {what}(s) in {where} have no {ref_what} (same key) in {ref_where}: "
+                         f"{_shown(extra)}")
+    if parts:
+        raise DataError("unmatched files: " + "; ".join(parts) + "; files match by their name without the "
+                        f"Cityscapes suffix ({', '.join(CITYSCAPES_SUFFIXES)}): add the missing files or remove "
+                        "the extra ones")
+    return list(ref)
+
+
+def _check_label_photo(layout: str, direction: str, x_kind: str, y_kind: str, num_classes: int) -> None:
+    """The pix2pixhd and cityscapes layouts map label maps (A, x) to photos (B, y) only."""
+    _check_direction(direction)
+    _check_kinds(x_kind, y_kind, num_classes)
+    if direction != "AtoB" or (x_kind, y_kind) != ("labels", "rgb"):
+        raise DataError(f"layout {layout!r} maps label maps (A, x) to photos (B, y): set data.direction=AtoB, "
+                        f"data.x_kind=labels, data.y_kind=rgb and data.num_classes (35 for Cityscapes labelIds); "
+                        f"got direction={direction}, x_kind={x_kind}, y_kind={y_kind}")
+
+
+class _LabelPhotoFolders(TwoFolders):
+    """Label maps (A = x) matched with photos (B = y) and optional instance maps by :func:`cityscapes_key`.
+
+    Shares :class:`TwoFolders`' decoding (:meth:`~TwoFolders.load`,
+    :meth:`~TwoFolders.read_pair`, :meth:`~TwoFolders.validate`); subclasses
+    list the files of their layout and call :meth:`_setup`.
+    """
+
+    _what = "label/photo pairs"
+    layout = ""
+
+    def _setup(self, root: Path, split: str, labels: dict[str, Path], photos: dict[str, Path],
+               insts: dict[str, Path] | None, folders: tuple[Path, Path, Path | None],
+               num_classes: int, validate: bool) -> None:
+        """Match the files of each role by key and set the :class:`TwoFolders` attributes (then validate)."""
+        self.root, self.split = root, split
+        self.direction, self.x_kind, self.y_kind, self.num_classes = "AtoB", "labels", "rgb", int(num_classes)
+        self._kind_a, self._kind_b = "labels", "rgb"
+        self.folder_a, self.folder_b, self.folder_inst = folders
+        sides = [(labels, folders[0], "label map"), (photos, folders[1], "photo")]
+        if insts is not None:
+            sides.append((insts, folders[2], "instance map"))
+        keys = _match_keys(sides)
+        self.names = tuple(keys)
+        self.files_a: tuple[Path, ...] = tuple(labels[k] for k in keys)
+        self.files_b: tuple[Path, ...] = tuple(photos[k] for k in keys)
+        self.files_inst = tuple(insts[k] for k in keys) if insts is not None else None
+        self.sizes = None
+        if validate:
+            self.validate()
+
+    def describe(self) -> str:
+        inst = f", instances={self.folder_inst}" if self.folder_inst else ""
+        return (f"{type(self).__name__}({self.root}, split {self.split}: {len(self)} pairs, x=label maps "
+                f"{self.folder_a} ({self.num_classes} classes), y=photos {self.folder_b}{inst})")
+
+
+class Pix2PixHDFolders(_LabelPhotoFolders):
+    """pix2pixHD's folder layout (``datasets/cityscapes``): ``<split>_label/``, ``<split>_img/``, ``<split>_inst/``.
+
+    One split of a root holding ``train_label/``, ``train_img/``,
+    ``train_inst/`` (and the same for ``val`` and ``test``), as NVIDIA
+    pix2pixHD's ``data/aligned_dataset.py`` reads it: A = the label maps
+    (1-channel class-id PNGs, always x), B = the photos (always y), optional
+    instance-id maps. Files match by :func:`cityscapes_key` (the stem without
+    ``_gtFine_labelIds`` / ``_leftImg8bit`` / ``_gtFine_instanceIds``, else
+    the plain stem), so ``train_label/aachen_000000_000019_gtFine_labelIds.png``
+    pairs with ``train_img/aachen_000000_000019_leftImg8bit.png``; the names
+    are the keys.
+
+    Args:
+        root: the folder holding the ``<split>_*`` folders.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        num_classes: ids must lie in ``[0, num_classes)`` (35 for Cityscapes
+            ``labelIds``), checked as in :class:`TwoFolders`.
+        instances: read ``<split>_inst/`` (:meth:`load` then adds ``"instances"``).
+        validate: decode every file once and check it (see module docstring).
+
+    Attributes:
+        root, split: as given.
+        folder_a, folder_b, folder_inst: ``<split>_label``, ``<split>_img``,
+            ``<split>_inst`` (None without instances).
+        files_a, files_b, files_inst, names, sizes: as :class:`TwoFolders`.
+
+    Raises:
+        DataError: a missing folder (a ``<split>_label/`` without
+            ``<split>_img/`` cannot be trained or evaluated against photos),
+            a folder without images, ``*_gtFine_color`` files or files with
+            another role's suffix in a folder, duplicate keys, unmatched files
+            (up to 5 named per side, plus the count), ``num_classes < 1``;
+            with ``validate`` as :class:`TwoFolders`.
+    """
+
+    layout = "pix2pixhd"
+
+    def __init__(self, root: PathLike, split: str = "train", num_classes: int = 0, instances: bool = False,
+                 validate: bool = True):
+        root = Path(root)
+        if split not in SPLITS:
+            raise DataError(f"split {split!r} is not valid for layout 'pix2pixhd'; use one of {', '.join(SPLITS)}")
+        _check_kinds("labels", "rgb", num_classes)
+        folders = (root / f"{split}_label", root / f"{split}_img", root / f"{split}_inst" if instances else None)
+        if not folders[0].is_dir():
+            raise DataError(f"{folders[0]}: label-map folder not found (layout 'pix2pixhd': {root} should hold "
+                            f"{split}_label/, {split}_img/[, {split}_inst/])")
+        if not folders[1].is_dir():
+            raise DataError(f"{folders[1]}: photo folder not found: {folders[0].name}/ has label maps but there are "
+                            f"no photos for them, so split {split!r} of {root} cannot be trained on or evaluated "
+                            "against photos (pix2pixHD's test_label/ is for inference only)")
+        if instances and not folders[2].is_dir():
+            raise DataError(f"{folders[2]}: instance-map folder not found (data.instances is set: layout 'pix2pixhd' "
+                            f"reads {split}_inst/ next to {split}_label/); add it or set data.instances=''")
+        labels = _keyed(_images_or_error(folders[0]), "label", folders[0])
+        photos = _keyed(_images_or_error(folders[1]), "img", folders[1])
+        insts = _keyed(_images_or_error(folders[2]), "inst", folders[2]) if instances else None
+        self._setup(root, split, labels, photos, insts, folders, num_classes, validate)
+
+
+class CityscapesFolders(_LabelPhotoFolders):
+    """The official Cityscapes release: ``leftImg8bit/<split>/<city>/`` and ``gtFine/<split>/<city>/``.
+
+    Photos ``leftImg8bit/<split>/<city>/<key>_leftImg8bit.png`` (y), label
+    maps ``gtFine/<split>/<city>/<key>_gtFine_labelIds.png`` (x, 35 classes),
+    instance maps ``..._gtFine_instanceIds.png``; the other files of
+    ``gtFine/`` (``*_gtFine_color.png``, ``*_gtFine_polygons.json``, ...) are
+    ignored. Files match by key (:func:`cityscapes_key`, e.g.
+    ``aachen_000000_000019``), which is the name of the pair; pairs are in
+    natural order of the city, then the file name.
+
+    Args:
+        root: the folder holding ``leftImg8bit/`` and ``gtFine/``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        num_classes, instances, validate: as :class:`Pix2PixHDFolders`.
+
+    Attributes:
+        root, split: as given.
+        folder_a, folder_b, folder_inst: ``gtFine/<split>``,
+            ``leftImg8bit/<split>``, ``gtFine/<split>`` (None without instances).
+        files_a, files_b, files_inst, names, sizes: as :class:`TwoFolders`.
+
+    Raises:
+        DataError: a missing split folder, no ``*_gtFine_labelIds.png`` (the
+            message says when only colour maps are there), no photos or
+            instance maps, duplicate keys, unmatched files (up to 5 per side);
+            with ``validate`` as :class:`TwoFolders`.
+    """
+
+    layout = "cityscapes"
+
+    def __init__(self, root: PathLike, split: str = "train", num_classes: int = 0, instances: bool = False,
+                 validate: bool = True):
+        root = Path(root)
+        if split not in SPLITS:
+            raise DataError(f"split {split!r} is not valid for layout 'cityscapes'; use one of {', '.join(SPLITS)}")
+        _check_kinds("labels", "rgb", num_classes)
+        gt, img = root / "gtFine" / split, root / "leftImg8bit" / split
+        for folder, what in ((gt, "label-map"), (img, "photo")):
+            if not folder.is_dir():
+                raise DataError(f"{folder}: {what} folder of split {split!r} not found (layout 'cityscapes': "
+                                f"{root} should hold leftImg8bit/{split}/<city>/ and gtFine/{split}/<city>/)")
+        gt_files = [f for f in sorted(gt.glob("*/*"), key=lambda p: (natural_key(p.parent.name), natural_key(p.name)))
+                    if is_image_file(f)]
+        img_files = [f for f in sorted(img.glob("*/*"), key=lambda p: (natural_key(p.parent.name),
+                                                                         natural_key(p.name))) if is_image_file(f)]
+
+        def of_role(files: list[Path], role: str, where: Path, suffix: str) -> dict[str, Path]:
+            picked = [f for f in files if cityscapes_key(f)[1] == role]
+            if not picked:
+                colour = [f for f in files if cityscapes_key(f)[1] == "color"]
+                found = ""
+                if colour and role == "label":
+                    found = f"; it holds {len(colour)} *_gtFine_color.png file(s), {_REFUSED_SUFFIXES['_gtFine_color']}"
+                elif role == "inst":
+                    found = "; data.instances is set: add the instance maps or set data.instances=''"
+                raise DataError(f"{where}: no *{suffix}.png files in its city folders (<city>/<key>{suffix}.png)"
+                                + found)
+            return _keyed(picked, role, where)
+
+        labels = of_role(gt_files, "label", gt, "_gtFine_labelIds")
+        photos = of_role(img_files, "img", img, "_leftImg8bit")
+        insts = of_role(gt_files, "inst", gt, "_gtFine_instanceIds") if instances else None
+        self._setup(root, split, labels, photos, insts, (gt, img, gt if instances else None), num_classes, validate)
+
+
+def _pix2pixhd_splits(root: Path) -> list[str]:
+    return [s for s in SPLITS if (root / f"{s}_label").is_dir()]
+
+
+def _cityscapes_root(root: Path) -> bool:
+    return (root / "leftImg8bit").is_dir() and (root / "gtFine").is_dir()
+
+
+def _label_photo_split(folder: Path) -> tuple[str, Path, str] | None:
+    """``(layout, root, split)`` when ``folder`` names one split of the pix2pixhd or cityscapes layout.
+
+    pix2pixhd: ``root/<split>_label`` (or ``_img``, ``_inst``) with ``root/<split>_label`` present;
+    cityscapes: ``root/gtFine/<split>`` or ``root/leftImg8bit/<split>`` with both top folders present.
+    """
+    m = re.fullmatch(r"(train|val|test)_(label|img|inst)", folder.name)
+    if m and (folder.parent / f"{m.group(1)}_label").is_dir():
+        return "pix2pixhd", folder.parent, m.group(1)
+    if folder.name in SPLITS and folder.parent.name in ("gtFine", "leftImg8bit") and \
+            _cityscapes_root(folder.parent.parent):
+        return "cityscapes", folder.parent.parent, folder.name
+    return None
+
+
+def missing_photos(path: PathLike) -> str | None:
+    """Why a split folder :func:`find_splits` returned cannot be paired with photos, or None when it can.
+
+    Only the pix2pixhd and cityscapes layouts have label maps without photos
+    (pix2pixHD's ``test_label/``, for inference only): for such a split the
+    reason names the missing folder. Every other path gives None.
+    """
+    found = _label_photo_split(Path(path))
+    if found is None:
+        return None
+    layout, root, split = found
+    photos = root / f"{split}_img" if layout == "pix2pixhd" else root / "leftImg8bit" / split
+    if photos.is_dir():
+        return None
+    labels = root / f"{split}_label" if layout == "pix2pixhd" else root / "gtFine" / split
+    return (f"{labels} holds label maps but {photos} (their photos) does not exist, so split {split!r} "
+            "cannot be evaluated against photos")
 
 
 # --------------------------------------------------------------------------- single images
@@ -888,16 +1221,29 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
     """Open one split of paired data, detecting its layout.
 
     Args:
-        path: a folder. ``layout="auto"``: if it has sub-folders ``A/`` and
-            ``B/`` (or ``a/`` and ``b/``) it is a :class:`TwoFolders` source,
-            otherwise a folder of side-by-side images (:class:`SideBySide`).
-        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``.
-        layout: ``"auto"``, ``"side_by_side"`` or ``"two_folders"``.
+        path: a folder. ``layout="auto"``: a split folder of the pix2pixhd
+            layout (``root/<split>_label``, or its ``_img`` / ``_inst``
+            sibling) is a :class:`Pix2PixHDFolders` split; one of the
+            cityscapes layout (``root/gtFine/<split>`` or
+            ``root/leftImg8bit/<split>``) a :class:`CityscapesFolders` split;
+            a folder with sub-folders ``A/`` and ``B/`` (or ``a/`` and ``b/``)
+            a :class:`TwoFolders` source; otherwise a folder of side-by-side
+            images (:class:`SideBySide`). The root of a pix2pixhd or
+            cityscapes data set is refused with a hint (open one of its
+            splits, or use :func:`find_splits`).
+        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``; the pix2pixhd and
+            cityscapes layouts need ``"AtoB"`` (A = label maps, B = photos).
+        layout: one of :data:`LAYOUTS`: ``"auto"``, ``"side_by_side"``,
+            ``"two_folders"``, ``"pix2pixhd"`` or ``"cityscapes"``.
         validate: decode and check every file at construction.
         x_kind, y_kind, num_classes: the kind of each side (``rgb`` | ``labels``)
-            and the class count of a labels side (see :class:`TwoFolders`).
-        instances: name of a sub-folder of instance-id maps next to ``A/`` and
-            ``B/`` (e.g. ``"inst"``), matched by stem; empty: none.
+            and the class count of a labels side (see :class:`TwoFolders`);
+            pix2pixhd / cityscapes: ``labels`` and ``rgb``.
+        instances: two_folders: name of a sub-folder of instance-id maps next
+            to ``A/`` and ``B/`` (e.g. ``"inst"``), matched by stem;
+            pix2pixhd / cityscapes: any non-empty value reads the layout's
+            instance maps (``<split>_inst/``, ``*_gtFine_instanceIds.png``);
+            empty: none.
 
     Returns:
         The source.
@@ -905,7 +1251,9 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
     Raises:
         DataError: invalid ``direction`` or ``layout`` (listing valid values),
             missing folder, labels sides or instances with the side-by-side
-            layout, or any error of the chosen source class.
+            layout, a path that is not a split of the layout asked for, kinds
+            or direction the pix2pixhd / cityscapes layouts cannot give, or any
+            error of the chosen source class.
     """
     _check_direction(direction)
     _check_kinds(x_kind, y_kind, num_classes)
@@ -916,6 +1264,12 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
         raise DataError(f"{folder}: folder not found")
     if not folder.is_dir():
         raise DataError(f"{folder}: is a file, expected a folder of paired images")
+    split = _label_photo_split(folder)
+    if layout in ("pix2pixhd", "cityscapes") or (layout == "auto" and split is not None):
+        return _open_label_photo(folder, split, layout, direction, validate, x_kind, y_kind, num_classes,
+                                 instances)
+    if layout == "auto" and (_pix2pixhd_splits(folder) or _cityscapes_root(folder)):
+        raise DataError(_root_hint(folder))
     two = _two_folder_dirs(folder)
     if layout == "two_folders" or (layout == "auto" and two is not None):
         if two is None:
@@ -937,17 +1291,54 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
     return SideBySide(folder, direction=direction, validate=validate)
 
 
+def _root_hint(folder: Path) -> str:
+    """The message for the root of a pix2pixhd / cityscapes data set given where one split is expected."""
+    if _cityscapes_root(folder):
+        splits = [s for s in SPLITS if (folder / "gtFine" / s).is_dir()]
+        example = folder / "gtFine" / (splits[0] if splits else "train")
+        kind = "the official Cityscapes layout (leftImg8bit/, gtFine/)"
+    else:
+        splits = _pix2pixhd_splits(folder)
+        example = folder / f"{splits[0]}_label"
+        kind = "the pix2pixHD layout (<split>_label/, <split>_img/, <split>_inst/)"
+    return (f"{folder}: is the root of a data set in {kind} with splits {', '.join(splits) or 'none'}; open one "
+            f"split (e.g. {example}) or use find_splits() (as data.path, the root is right: open_data does that)")
+
+
+def _open_label_photo(folder: Path, split: tuple[str, Path, str] | None, layout: str, direction: str,
+                      validate: bool, x_kind: str, y_kind: str, num_classes: int, instances: str) -> PairedSource:
+    """Open a split of the pix2pixhd / cityscapes layout (``split`` as :func:`_label_photo_split` found it)."""
+    if split is None or (layout != "auto" and split[0] != layout):
+        if layout == "pix2pixhd":
+            want = "a <split>_label folder (train_label, val_label or test_label) of a root holding <split>_label/, " \
+                   "<split>_img/[, <split>_inst/]"
+        else:
+            want = "a gtFine/<split> (or leftImg8bit/<split>) folder of a root holding leftImg8bit/ and gtFine/"
+        hint = f"; {_root_hint(folder)}" if (_pix2pixhd_splits(folder) or _cityscapes_root(folder)) else ""
+        raise DataError(f"{folder}: layout {layout!r} needs {want}, split train, val or test{hint}")
+    found, root, name = split
+    _check_label_photo(found, direction, x_kind, y_kind, num_classes)
+    cls = Pix2PixHDFolders if found == "pix2pixhd" else CityscapesFolders
+    return cls(root, name, num_classes=num_classes, instances=bool(instances), validate=validate)
+
+
 def find_splits(root: PathLike) -> dict[str, Path]:
-    """Find the split folders of a data set in the pix2pix release layout.
+    """Find the split folders of a data set (pix2pix release, pix2pixhd or cityscapes layout).
 
     Args:
         root: a folder holding ``train/``, ``val/`` and/or ``test/``; or a folder
-            that itself holds the images (or ``A/`` and ``B/``).
+            that itself holds the images (or ``A/`` and ``B/``); or the root of
+            the pix2pixhd layout (``<split>_label/``, ...) or of the official
+            cityscapes layout (``leftImg8bit/``, ``gtFine/``).
 
     Returns:
         ``{"train": root/train, "val": root/val, "test": root/test}`` for the
         split folders that exist (in that order), or ``{"train": root}`` when
-        ``root`` itself holds the data.
+        ``root`` itself holds the data. pix2pixhd: ``root/<split>_label`` for
+        every split with label maps; cityscapes: ``root/gtFine/<split>`` for
+        every split in ``gtFine/``. Such a split may lack its photos (e.g.
+        pix2pixHD's ``test_label/``): :func:`missing_photos` says so, and
+        opening it raises a :class:`DataError` naming the missing folder.
 
     Raises:
         DataError: ``root`` missing, or neither split folders nor data in it.
@@ -957,6 +1348,13 @@ def find_splits(root: PathLike) -> dict[str, Path]:
         raise DataError(f"{r}: folder not found")
     if not r.is_dir():
         raise DataError(f"{r}: is a file, expected a data set folder")
+    if _cityscapes_root(r):
+        splits = {s: r / "gtFine" / s for s in SPLITS if (r / "gtFine" / s).is_dir()}
+        if not splits:
+            raise DataError(f"{r / 'gtFine'}: no split folders ({', '.join(SPLITS)}) in this Cityscapes label folder")
+        return splits
+    if _pix2pixhd_splits(r):
+        return {s: r / f"{s}_label" for s in _pix2pixhd_splits(r)}
     splits = {s: r / s for s in SPLITS if (r / s).is_dir()}
     if splits:
         return splits

@@ -42,11 +42,24 @@ def label_toy(kind):
     return make
 
 
+def pix2pixhd_smoke(task):
+    def make(tmp):
+        from tfi2i.data.demo import make_label_demo
+
+        path = str(make_label_demo(tmp / "labels", num_train=4, num_val=2, size=(64, 128), num_classes=35))
+        cfg = importlib.import_module("pix2pixhd_cityscapes").smoke_config(task, path)
+        return C.replace(cfg, data={"direction": "BtoA", "load_size": (64, 128), "crop_size": (64, 128)},
+                         train={"export_at_end": True})
+
+    return make
+
+
 #: name -> (tmp_path -> config). One line per recipe (and per toy shape).
 CASES = {
     "pix2pix_facades": recipe_smoke("pix2pix_facades"),
     "pan_cityscapes": recipe_smoke("pan_cityscapes"),
     "modified_pix2pix_day2night": recipe_smoke("modified_pix2pix_day2night"),
+    "pix2pixhd_cityscapes": pix2pixhd_smoke("512p"),  # labels + instance boundaries, global G, 2-scale D
     "toy_multiscale": lambda tmp: toys.smoke_config("multiscale"),  # five scales out at 2:1
     "toy_grit": label_toy("grit"),  # label map + style image in, y = y_rec + y_res out, noise
     "toy_pix2pixhd": label_toy("pix2pixhd"),  # one-hot labels + instance boundaries in at 2:1

@@ -1,4 +1,4 @@
-"""The README's FCN-score commands (PAN section) run as written, on a tiny Cityscapes-like folder.
+"""The README's evaluation commands run as written: PAN's FCN score and Modified Pix2Pix's Table 1.
 
 The commands are read from the README's first ``bash`` block of the PAN section: the two training runs, the
 segmenter and the evaluation with the paper's Table 1. Each gets tiny-size options appended (argparse: the last
@@ -23,6 +23,10 @@ TINY = {
         "train.log_every=1", "train.export_at_end=false") for a in ("--set", kv)],
     "segmenter": ["--weights", "none", "--steps", "1", "--size", "64", "--batch-size", "1", "--fc-units", "8",
                   "--no-progress"],
+    "recipes/modified_pix2pix_day2night.py": ["--steps", "1"] + [a for kv in (
+        "generator.name=unet_6", "generator.ngf=4", "discriminator.ndf=4", "discriminator.n_layers=1",
+        "data.load_size=72", "data.crop_size=64", "data.batch_size=1", "data.num_samples=1", "train.log_every=1",
+        "train.export_at_end=false") for a in ("--set", kv)],
     "evaluate": ["--no-progress"],
 }
 
@@ -74,3 +78,26 @@ def test_pan_fcn_score_commands_run_as_written(tmp_path, monkeypatch, capsys):
         assert rows[low + 1].startswith("|  | ours: pan_cityscapes_no_low | ")
         assert rows[-2] == "| completed model | paper | 0.74 | 0.26 | 0.19 |"
         assert rows[-1].startswith("|  | ours: pan_cityscapes | ")
+
+
+@pytest.mark.slow
+def test_modified_pix2pix_table1_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    commands = readme_commands("## Modified Pix2Pix (day -> night)")
+    assert commands[0][:3] == ["tfi2i", "download", "night2day"]  # network: replaced by a local folder below
+    table1 = [c for c in commands if "datasets/night2day" in c and c[0] == "python"] + [
+        c for c in commands if c[:2] == ["tfi2i", "evaluate"]]
+    assert [c[:2] for c in table1] == [["python", "recipes/modified_pix2pix_day2night.py"]] * 2 + [
+        ["tfi2i", "evaluate"]]
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "datasets" / "night2day"  # side-by-side pairs with train/ and test/ splits
+    write_cityscapes_like(root / "train", 2, 64, 0)
+    write_cityscapes_like(root / "test", 2, 64, 1)
+    for argv in table1:
+        assert run_command(argv) == 0, shlex.join(argv)
+    evaluate = table1[-1]
+    report = (tmp_path / evaluate[evaluate.index("--out") + 1] / "report.md").read_text(encoding="utf-8")
+    table = report.split("### Table 1: day -> night", 1)[1].split("###", 1)[0]
+    head = next(line for line in table.splitlines() if line.startswith("| "))
+    assert "Original Pix2Pix cGAN: paper" in head and "Original Pix2Pix cGAN: ours: modified_pix2pix_day2night_pix2pix" in head
+    assert "Modified Pix2Pix cGAN: ours: modified_pix2pix_day2night" in head
+    assert "| PSNR | 26.77" in table or "| PSNR | 26.766" in table

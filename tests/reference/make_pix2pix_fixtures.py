@@ -316,16 +316,6 @@ def write_fixture(norm):
     out["gap_g_eval_after"] = np.array(np.max(np.abs(out.pop("g_eval_after").astype(np.float64) - exact_eval)),
                                        np.float32)  # (the float32 output itself is not stored)
 
-    if norm == "batch":  # the same run with D's two calls in tfi2i's order: D's running stats only differ
-        G2 = UnetGenerator(3, 3, DEPTH, NGF, norm_layer, use_dropout=False)
-        D2 = NLayerDiscriminator(6, NDF, N_LAYERS, norm_layer)
-        load_numpy(G2, init_G)
-        load_numpy(D2, init_D)
-        train(G2, D2, real_A, real_B, d_real_first=True)
-        for key, value in numpy_state(D2).items():
-            if "running" in key:
-                out[f"after_real_first/D/{key}"] = sample(value)
-
     path = os.path.join(HERE, f"pix2pix_{norm}.npz")
     np.savez_compressed(path, **out)
     print(f"{path}: {os.path.getsize(path) / 1024:.0f} KB; losses step 1: D {first['D']:.6f} G {first['G']:.6f}; "

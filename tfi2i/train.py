@@ -93,6 +93,8 @@ def main(config_fn, build_fn=None, argv=None, description=None, demo_config_fn=N
       after_fit: ``(cfg, workdir, args) -> None`` run after training (the
         chief only), e.g. a paper's benchmark protocol.
     """
+    from tfi2i.pretrained import WeightsUnavailableError
+
     parser = build_parser(description or config_fn.__doc__)
     if add_arguments is not None:
         add_arguments(parser)
@@ -111,7 +113,7 @@ def main(config_fn, build_fn=None, argv=None, description=None, demo_config_fn=N
         workdir = args.workdir or os.path.join("runs", cfg.name)
         hook = None if after_fit is None else (lambda c, w: after_fit(c, w, args))
         fit(cfg, build_fn, workdir, resume=args.resume, after_fit=hook)
-    except (config_lib.ConfigError, TrainingError, ValueError, FileNotFoundError) as err:
+    except (config_lib.ConfigError, TrainingError, ValueError, FileNotFoundError, WeightsUnavailableError) as err:
         if os.environ.get("TFI2I_DEBUG"):
             raise  # full traceback for developers
         print(f"error: {err}", file=sys.stderr)

@@ -58,7 +58,9 @@ class DataConfig:
     `scale_width` resizes to the width of `load_size` keeping the aspect
     ratio (no crop); `scale_width_and_crop` then randomly crops `crop_size`
     (evaluation: the centre crop); `none` rounds height and width to the
-    nearest multiple of `size_multiple`. All modes flip at training time when
+    nearest multiple of `size_multiple`; `crop` (pix2pixHD's ``crop``,
+    ``fineSize``) randomly crops `crop_size` at the image's own resolution
+    (evaluation: the centre crop). All modes flip at training time when
     `flip`.
 
     Kinds: `x_kind` / `y_kind` are `rgb` (float32 `[H, W, 3]` in [-1, 1],
@@ -91,7 +93,7 @@ class DataConfig:
     #: The fields holding an int or a (height, width) pair (`--set` parses "H,W").
     SIZE_FIELDS = ("load_size", "crop_size")
     #: Valid `resize_or_crop` values.
-    RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none")
+    RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none", "crop")
     #: Valid `x_kind` / `y_kind` values.
     KINDS = ("rgb", "labels")
 
@@ -113,7 +115,7 @@ class DataConfig:
     num_train: int = 0  # 0: every training example; N > 0: N of them, drawn once with seed 0 (see above)
     load_size: int | tuple[int, int] = 286  # int: square; (height, width); `--set data.load_size=286,572`
     crop_size: int | tuple[int, int] = 256  # int: square; (height, width); `--set data.crop_size=512,1024`
-    resize_or_crop: str = "resize_and_crop"  # resize_and_crop | scale_width | scale_width_and_crop | none (pix2pixHD)
+    resize_or_crop: str = "resize_and_crop"  # resize_and_crop | scale_width | scale_width_and_crop | none | crop
     size_multiple: int = 16  # resize_or_crop=none: sizes rounded to a multiple of this (pix2pixHD 2**n_downsample)
     x_kind: str = "rgb"  # rgb | labels (class ids in [0, num_classes), int32 [H, W, 1] in the batch)
     y_kind: str = "rgb"  # rgb | labels

@@ -28,6 +28,14 @@ SAME pads 1 + 2 and gives one more row. Checked in
 tests/test_reference_pix2pix.py against PyTorch outputs. Batch norm:
 ``weight, bias, running_mean, running_var`` -> ``gamma, beta, moving_mean,
 moving_variance`` (``num_batches_tracked`` is dropped).
+
+pix2pixHD (NVIDIA/pix2pixHD, `load_pix2pixhd_generator`,
+`load_multiscale_discriminator`): `tfi2i.networks.pix2pixhd` names its layers
+after NVIDIA's state-dict keys, so the map is by name (`pix2pixhd_key`: dots
+for underscores, NVIDIA's ``model1_2`` / ``scale0_layer1`` / ``conv_block``
+kept); the layouts are the ones above (its ``ConvTranspose2d(3, 2, padding 1,
+output_padding 1)`` is a VALID ``Conv2DTranspose`` plus a crop: the kernel
+maps the same way). Checked in tests/test_reference_pix2pixhd.py.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -198,6 +207,94 @@ def patchgan_state_dict(discriminator):
     return {key: to_torch(kind, var.numpy()) for key, var, kind in patchgan_pairs(discriminator)}
 
 
+# ------------------------------------------------------------------ pix2pixHD (NVIDIA/pix2pixHD), by name
+def pix2pixhd_key(layer_name):
+    """The NVIDIA state-dict module key of a `tfi2i.networks.pix2pixhd` / `feature_encoder` layer name.
+
+    Our names are NVIDIA's keys with dots replaced by underscores, except in
+    NVIDIA's own underscored names (``model{n}_1`` / ``model{n}_2``,
+    ``scale{i}_layer{j}``, ``conv_block``): ``model_13_conv_block_5`` ->
+    ``model.13.conv_block.5``, ``model1_2_0_conv_block_1`` ->
+    ``model1_2.0.conv_block.1``, ``scale1_layer2_0`` -> ``scale1_layer2.0``.
+    """
+    key = layer_name.replace("_", ".").replace("conv.block", "conv_block")
+    key = re.sub(r"^model(\d+)\.([12])(?=\.|$)", r"model\1_\2", key)
+    return re.sub(r"^scale(\d+)\.layer(\d+)(?=\.|$)", r"scale\1_layer\2", key)
+
+
+def _pix2pixhd_kind(layer):
+    import keras
+
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        return "deconv"
+    if isinstance(layer, keras.layers.Conv2D):
+        return "conv"
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return "bn"
+    return None
+
+
+def pix2pixhd_pairs(model):
+    """``[(torch key, keras variable, kind)]`` of a pix2pixHD network (global / local G, one D scale, encoder E).
+
+    Every layer holding weights is mapped by name (`pix2pixhd_key`): convs
+    (``weight``, ``bias``), transposed convs, batch norms (``weight, bias,
+    running_mean, running_var``). Instance norm (non-affine) holds none.
+    """
+    entries = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        kind = _pix2pixhd_kind(layer)
+        if kind is None:
+            raise ConversionError(f"{model.name}: layer {layer.name!r} ({type(layer).__name__}) holds weights but has "
+                                  "no pix2pixHD counterpart")
+        entries.append((layer.name, kind, pix2pixhd_key(layer.name)))
+    return _pairs(model, entries)
+
+
+def pix2pixhd_generator_pairs(generator):
+    """``[(torch key, keras variable, kind)]`` of a tfi2i ``GlobalGenerator`` / ``LocalEnhancer`` (or ``Encoder``)."""
+    return pix2pixhd_pairs(generator)
+
+
+def multiscale_discriminator_pairs(discriminators):
+    """``[(torch key, keras variable, kind)]`` of a tfi2i multi-scale D (the list `multiscale_discriminator` returns).
+
+    Its entry ``k`` has NVIDIA's ``scale{num_D-1-k}_layer*`` names, so the
+    pairs of all entries together are NVIDIA's ``MultiscaleDiscriminator``
+    state dict (``getIntermFeat``).
+    """
+    return [pair for d in discriminators for pair in pix2pixhd_pairs(d)]
+
+
+def load_pix2pixhd_generator(generator, state_dict):
+    """Assigns an NVIDIA ``GlobalGenerator`` / ``LocalEnhancer`` (``netG``) state dict to a tfi2i generator.
+
+    Same architecture needed (ngf, n_downsample, blocks, channels); the first
+    missing, unexpected or mis-shaped key is named in the `ConversionError`.
+    Also loads an ``Encoder`` (``netE``) state dict into `tfi2i.networks.feature_encoder.feature_encoder`.
+    """
+    _assign(pix2pixhd_generator_pairs(generator), state_dict, f"pix2pixHD generator ({generator.name})")
+    return generator
+
+
+def load_multiscale_discriminator(discriminators, state_dict):
+    """Assigns an NVIDIA ``MultiscaleDiscriminator`` (``getIntermFeat``; ``netD``) state dict to tfi2i's list of Ds."""
+    _assign(multiscale_discriminator_pairs(discriminators), state_dict, "pix2pixHD multi-scale discriminator")
+    return discriminators
+
+
+def pix2pixhd_generator_state_dict(generator):
+    """A tfi2i pix2pixHD generator's (or encoder's) weights as NVIDIA's state dict (PyTorch layout)."""
+    return {key: to_torch(kind, var.numpy()) for key, var, kind in pix2pixhd_generator_pairs(generator)}
+
+
+def multiscale_discriminator_state_dict(discriminators):
+    """tfi2i's multi-scale D as NVIDIA's ``MultiscaleDiscriminator`` state dict."""
+    return {key: to_torch(kind, var.numpy()) for key, var, kind in multiscale_discriminator_pairs(discriminators)}
+
+
 # ------------------------------------------------------------------ architecture from a state dict
 def unet_architecture(state_dict):
     """``{"depth", "ngf", "batch_norm", "input_channels", "output_channels"}`` read off a U-Net state dict."""
@@ -336,5 +433,8 @@ def run(args) -> int:
     return 0
 
 
-__all__ = ["ConversionError", "import_reference", "load_patchgan", "load_unet", "patchgan_architecture",
-           "patchgan_state_dict", "read_state_dict", "to_keras", "to_torch", "unet_architecture", "unet_state_dict"]
+__all__ = ["ConversionError", "import_reference", "load_multiscale_discriminator", "load_patchgan",
+           "load_pix2pixhd_generator", "load_unet", "multiscale_discriminator_pairs",
+           "multiscale_discriminator_state_dict", "patchgan_architecture", "patchgan_state_dict",
+           "pix2pixhd_generator_pairs", "pix2pixhd_generator_state_dict", "pix2pixhd_key", "pix2pixhd_pairs",
+           "read_state_dict", "to_keras", "to_torch", "unet_architecture", "unet_state_dict"]

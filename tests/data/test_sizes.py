@@ -61,6 +61,7 @@ def test_label_ids_survive_resize_crop_flip_as_a_set():
     ("scale_width", (10, 64), 0, (25, 64), (25, 64)),  # a pair: only its width counts
     ("scale_width_and_crop", 64, (16, 32), (16, 32), (16, 32)),
     ("none", 0 + 1, 1, (48, 128), (48, 128)),  # multiple 16: round(50 / 16) = 3 -> 48, 128 stays
+    ("crop", 0, (32, 64), (32, 64), (32, 64)),  # pix2pixHD crop: no resize, a random (eval: centre) crop
 ])
 def test_mode_output_shapes(mode, load, crop, train_shape, eval_shape):
     img = tf.constant(np.random.default_rng(1).integers(0, 256, (50, 128, 3)), tf.uint8)
@@ -92,6 +93,18 @@ def test_scale_width_and_crop_too_small_is_a_clear_error():
         augment.augment_sides([img], ["rgb"], tf.constant([0, 0], tf.int64), 40, 16, mode="scale_width_and_crop")
 
 
+def test_crop_mode_takes_pixels_at_their_own_resolution():
+    img = tf.constant(np.random.default_rng(3).integers(0, 256, (50, 128, 3)), tf.uint8)
+    y, = augment.augment_sides([img], ["rgb"], tf.constant([5, 7], tf.int64), 0, (32, 64), flip=False, mode="crop")
+    found = [(t, l) for t in range(50 - 32 + 1) for l in range(128 - 64 + 1)
+             if np.array_equal(augment.to_uint8(y).numpy(), img.numpy()[t:t + 32, l:l + 64])]
+    assert len(found) == 1  # an exact window of the original pixels
+    ey, = augment.eval_sides([img], ["rgb"], (32, 64), 0, "crop")
+    np.testing.assert_array_equal(augment.to_uint8(ey).numpy(), img.numpy()[9:41, 32:96])  # the centre crop
+    with pytest.raises(tf.errors.InvalidArgumentError, match="data.resize_or_crop=crop crops without resizing"):
+        augment.augment_sides([img], ["rgb"], tf.constant([0, 0], tf.int64), 0, (64, 64), mode="crop")
+
+
 def test_pyramid_of_rectangular_labels_uses_nearest():
     ids = tf.constant(np.random.default_rng(3).choice([1, 4, 9], (16, 32, 1)).astype(np.int32))
     levels = augment.pyramid_levels(ids, 3, kind="labels")
@@ -120,7 +133,7 @@ def test_set_sizes_from_the_command_line():
 def test_data_config_checks():
     assert DataConfig(load_size=286).load_hw == (286, 286)
     with pytest.raises(ConfigError, match="resize_or_crop"):
-        DataConfig(resize_or_crop="crop")
+        DataConfig(resize_or_crop="crop_and_resize")
     from tfi2i.data.pipeline import check_config
 
     with pytest.raises(ConfigError, match="num_classes"):

@@ -9,6 +9,11 @@
 * `sample`: how a large tensor is stored: tensors up to `CAP` values in full,
   larger ones as `CAP` fixed random positions of the flattened PyTorch-layout
   tensor (gradients: plus the L2 norm), which keeps each fixture to a few hundred KB.
+
+pix2pixHD (make_pix2pixhd_fixtures.py) adds two kinds: ``torch_bias:<fan_in>``
+(PyTorch's default conv bias, ``U(+-1/sqrt(fan_in))``, which NVIDIA's
+``weights_init`` leaves in place) and ``kaiming_fan_out`` (torchvision's VGG
+init, ``N(0, sqrt(2 / (out * kh * kw)))``), and a smaller ``cap`` per tensor.
 """
 
 import numpy as np
@@ -32,20 +37,25 @@ def initial_state(keys, shapes, kinds, seed):
             out[key] = np.zeros(shape, np.float32)
         elif kind == "running_var":
             out[key] = np.ones(shape, np.float32)
+        elif kind.startswith("torch_bias:"):
+            bound = 1.0 / np.sqrt(float(kind.split(":", 1)[1]))
+            out[key] = rng.uniform(-bound, bound, shape).astype(np.float32)
+        elif kind == "kaiming_fan_out":
+            out[key] = rng.normal(0.0, np.sqrt(2.0 / (shape[0] * int(np.prod(shape[2:])))), shape).astype(np.float32)
         else:
             raise ValueError(f"unknown kind {kind!r}")
     return out
 
 
-def sample(array):
-    """The stored form of a PyTorch-layout tensor: all values up to `CAP`, else a strided sample."""
+def sample(array, cap=CAP):
+    """The stored form of a PyTorch-layout tensor: all values up to `cap`, else a strided sample."""
     flat = np.asarray(array, np.float32).ravel()
-    if flat.size <= CAP:
+    if flat.size <= cap:
         return flat
-    return flat[sample_indices(flat.size)]
+    return flat[sample_indices(flat.size, cap)]
 
 
-def sample_indices(size):
+def sample_indices(size, cap=CAP):
     """`CAP` distinct positions of a flattened tensor of `size` values, fixed by `size` (a regular stride
     would alias with the kernel layout, e.g. only ever pick tap (0, 0))."""
-    return np.sort(np.random.default_rng(size).choice(size, CAP, replace=False))
+    return np.sort(np.random.default_rng(size).choice(size, cap, replace=False))

@@ -40,7 +40,7 @@ def resize_bicubic(image, size):
 
 
 #: Valid ``data.resize_or_crop`` values (pix2pixHD ``--resize_or_crop``).
-MODES = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none")
+MODES = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none", "crop")
 #: Kinds of the tensors :func:`augment_sides` transforms.
 SIDE_KINDS = ("rgb", "labels", "instances")
 
@@ -89,11 +89,14 @@ def target_size(image_hw, mode, load_size, size_multiple=16):
     as ``int(width * H / W)``). ``none`` (pix2pixHD ``__make_power_2``):
     ``round(H / m) * m`` by ``round(W / m) * m`` with ``m = size_multiple``
     and round half to even like Python's ``round``; we also keep at least
-    ``m`` (pix2pixHD would produce an empty image).
+    ``m`` (pix2pixHD would produce an empty image). ``crop``: None (cropped
+    at the image's own resolution).
     """
     oh, ow = image_hw
     if mode == "resize_and_crop":
         return hw(load_size) if load_size else None
+    if mode == "crop":
+        return None
     if mode in ("scale_width", "scale_width_and_crop"):
         width = hw(load_size)[1]
         if isinstance(oh, int) and isinstance(ow, int):
@@ -155,6 +158,7 @@ def augment_sides(images, kinds, seed, load_size, crop_size, flip=True, mode="re
     scale_width             width to load width, aspect kept                none
     scale_width_and_crop    width to load width, aspect kept                random
     none                    to the nearest multiple of ``size_multiple``    none
+    crop                    none (``--resize_or_crop crop``, fineSize)      random
     ======================  ==============================================  =========
 
     then a random horizontal flip (``flip``). rgb sides are resized bicubic
@@ -188,13 +192,15 @@ def augment_sides(images, kinds, seed, load_size, crop_size, flip=True, mode="re
     else:  # load_size=0: crop at the image's own resolution
         groups = [(k, tf.cast(t, tf.float32) if k == "rgb" else t, idx) for k, t, idx in groups]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    if mode in ("resize_and_crop", "scale_width_and_crop"):
+    if mode in ("resize_and_crop", "scale_width_and_crop", "crop"):
         if mode == "resize_and_crop" and size is not None:
             limit_h, limit_w = size[0] - ch + 1, size[1] - cw + 1
         else:
             shape = tf.shape(groups[0][1])
-            what = ("data.load_size=0 crops without resizing" if mode == "resize_and_crop" else
-                    "data.resize_or_crop=scale_width_and_crop: after scaling the width to data.load_size")
+            what = {"resize_and_crop": "data.load_size=0 crops without resizing",
+                    "crop": "data.resize_or_crop=crop crops without resizing",
+                    "scale_width_and_crop": "data.resize_or_crop=scale_width_and_crop: after scaling the width to "
+                                            "data.load_size"}[mode]
             check = tf.debugging.Assert(
                 tf.logical_and(shape[0] >= ch, shape[1] >= cw),
                 [f"tfi2i: an image is smaller than data.crop_size={ch}x{cw} (HxW) ({what}); its size:", shape])
@@ -263,7 +269,9 @@ def eval_sides(images, kinds, crop_size, load_size=None, mode="resize_and_crop",
     crop instead. ``scale_width``: the width scaled to the load width, as in
     training. ``scale_width_and_crop``: the same, then the centre
     ``crop_size`` crop (the scale the model was trained at). ``none``: sizes
-    rounded to multiples of ``size_multiple``. rgb bicubic, ids nearest.
+    rounded to multiples of ``size_multiple``. ``crop``: the centre
+    ``crop_size`` crop at the image's own resolution (pix2pixHD's test script
+    would crop at random). rgb bicubic, ids nearest.
 
     Returns:
       list like ``images``: rgb float32 in [-1, 1], ids int32.
@@ -272,7 +280,7 @@ def eval_sides(images, kinds, crop_size, load_size=None, mode="resize_and_crop",
         raise ValueError(f"data.resize_or_crop must be one of {', '.join(MODES)}, got {mode!r}")
     groups = _group(list(images), kinds)
     ch, cw = hw(crop_size)
-    centre = (mode == "resize_and_crop" and load_size == 0) or mode == "scale_width_and_crop"
+    centre = (mode == "resize_and_crop" and load_size == 0) or mode in ("scale_width_and_crop", "crop")
     if mode == "resize_and_crop":
         size = None if load_size == 0 else (ch, cw)
     else:

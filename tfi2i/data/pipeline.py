@@ -60,9 +60,9 @@ def check_config(data_cfg):
     if "labels" in (data_cfg.x_kind, data_cfg.y_kind) and data_cfg.num_classes < 1:
         raise ConfigError("data.x_kind / data.y_kind = labels needs data.num_classes >= 1 "
                           "(class ids must lie in [0, num_classes))")
-    if data_cfg.resize_or_crop != "resize_and_crop" and data_cfg.load_size == 0:
+    if data_cfg.resize_or_crop not in ("resize_and_crop", "crop") and data_cfg.load_size == 0:
         raise ConfigError(f"data.load_size=0 (crop without resizing) only exists with "
-                          f"data.resize_or_crop=resize_and_crop, not {data_cfg.resize_or_crop}")
+                          f"data.resize_or_crop=resize_and_crop (or crop), not {data_cfg.resize_or_crop}")
     if getattr(data_cfg, "instance_ids", False) and not data_cfg.instances:
         raise ConfigError("data.instance_ids=true adds the raw instance-id maps to the batch, but there are no "
                           "instance maps: set data.instances (two_folders: the sub-folder of instance-id PNGs, e.g. "

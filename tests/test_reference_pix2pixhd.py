@@ -387,3 +387,38 @@ def test_three_training_steps_in_nvidia_order(run):
                                                                                data[f"{run}/fake_after64"]))
     gap = report(f"{run} G output after 3 steps, torch float32 vs float64", float(data[f"{run}/gap_fake_after"]))
     assert diff <= FORWARD_TOL
+
+
+@pytest.mark.parametrize("netG", ["global", "local"])
+def test_import_reference_turns_nvidia_state_dicts_into_a_run(tmp_path, capsys, netG):
+    from tfi2i.cli import main
+    from tfi2i.runs import load_model
+
+    if netG == "global":
+        g = hd.global_generator({"x": 5, "instances": 1}, ngf=4, n_downsample=2, n_blocks=2)
+    else:
+        g = hd.local_enhancer({"x": 5, "instances": 1}, ngf=2, n_downsample_global=2, n_blocks_global=1,
+                              n_blocks_local=2)
+    d = hd.multiscale_discriminator(9, ndf=4, n_layers=2, num_d=3)
+    g_sd, d_sd = convert.pix2pixhd_generator_state_dict(g), convert.multiscale_discriminator_state_dict(d)
+    np.savez(tmp_path / "latest_net_G.npz", **g_sd)
+    np.savez(tmp_path / "latest_net_D.npz", **d_sd)
+    argv = ["import-reference", "--reference", "pix2pixhd", "--checkpoint", str(tmp_path / "latest_net_G.npz"),
+            "--discriminator", str(tmp_path / "latest_net_D.npz"), "--label-nc", "5", "--workdir", str(tmp_path / "W")]
+    assert main(argv) == 0
+    run = load_model(tmp_path / "W")
+    assert (run.cfg.hd.netG, run.cfg.hd.n_downsample_global, run.cfg.hd.num_d, run.cfg.hd.n_layers_d) == (
+        netG, 2, 3, 2)
+    back_g = convert.pix2pixhd_generator_state_dict(run.model.generator)
+    back_d = convert.multiscale_discriminator_state_dict(run.model.discriminators)
+    assert set(back_g) == set(g_sd) and set(back_d) == set(d_sd)
+    for k in g_sd:
+        np.testing.assert_array_equal(back_g[k], g_sd[k], err_msg=k)
+    for k in d_sd:
+        np.testing.assert_array_equal(back_d[k], d_sd[k], err_msg=k)
+    x = {"x": tf.one_hot(tf.zeros([1, 16, 16], tf.int32), 5), "instances": tf.zeros([1, 16, 16, 1])}
+    np.testing.assert_allclose(run.model.generator(x)["y"].numpy(), g(x)["y"].numpy(), atol=1e-6)
+    capsys.readouterr()
+    wrong = argv[:-4] + ["--label-nc", "35", "--workdir", str(tmp_path / "W2")]
+    assert main(wrong) == 1
+    assert "takes 6 input channels, but --label-nc 35 means 36" in capsys.readouterr().err

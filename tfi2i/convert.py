@@ -393,16 +393,138 @@ def import_reference(checkpoint, workdir, netG=None, norm=None, ngf=None, input_
     return TrainingState(ckpt_dir, keep=1, **model_objects(model)).save(step=0, epoch=0)
 
 
+def _conv_indices(state_dict, prefix):
+    """Sorted ints ``i`` with a ``{prefix}.{i}.weight`` of rank 4 (a conv or transposed conv of a Sequential)."""
+    out = set()
+    for key, value in state_dict.items():
+        m = re.fullmatch(re.escape(prefix) + r"\.(\d+)\.weight", key)
+        if m and np.ndim(value) == 4:
+            out.add(int(m.group(1)))
+    return sorted(out)
+
+
+def _blocks(state_dict, prefix):
+    return len({int(m.group(1)) for k in state_dict
+                if (m := re.fullmatch(re.escape(prefix) + r"\.(\d+)\.conv_block\.1\.weight", k))})
+
+
+def pix2pixhd_architecture(state_dict):
+    """NVIDIA ``netG`` options read off its state dict: ``netG``, ``ngf``, ``n_downsample_global``,
+    ``n_blocks_global``, ``n_local_enhancers``, ``n_blocks_local``, ``input_nc``, ``output_nc``, ``norm``."""
+    if "model.1.weight" not in state_dict:
+        raise ConversionError(f"not a pix2pixHD generator state dict: no key 'model.1.weight' (the first 7x7 conv); "
+                              f"the file's first key is {next(iter(state_dict), None)!r}")
+    n_local = 0
+    while f"model{n_local + 1}_1.1.weight" in state_dict:
+        n_local += 1
+    convs = _conv_indices(state_dict, "model")
+    first = np.shape(state_dict["model.1.weight"])
+    down = 0
+    while 4 + 3 * down in convs and np.shape(state_dict[f"model.{4 + 3 * down}.weight"])[0] == 2 * int(
+            np.shape(state_dict[f"model.{1 + 3 * down if down else 1}.weight"])[0]):
+        down += 1
+    arch = {"netG": "local" if n_local else "global", "n_downsample_global": down,
+            "n_blocks_global": _blocks(state_dict, "model"), "n_local_enhancers": max(n_local, 1),
+            "norm": "batch" if any(k.endswith("running_mean") for k in state_dict) else "instance"}
+    if n_local:
+        top = np.shape(state_dict[f"model{n_local}_1.1.weight"])
+        last = _conv_indices(state_dict, f"model{n_local}_2")[-1]
+        arch.update(ngf=int(top[0]), input_nc=int(top[1]), n_blocks_local=_blocks(state_dict, f"model{n_local}_2"),
+                    output_nc=int(np.shape(state_dict[f"model{n_local}_2.{last}.weight"])[0]))
+    else:
+        arch.update(ngf=int(first[0]), input_nc=int(first[1]), n_blocks_local=3,
+                    output_nc=int(np.shape(state_dict[f"model.{convs[-1]}.weight"])[0]))
+    return arch
+
+
+def multiscale_discriminator_architecture(state_dict):
+    """``{"num_D", "n_layers_D", "ndf", "input_nc"}`` of an NVIDIA ``MultiscaleDiscriminator`` (getIntermFeat)."""
+    scales = {int(m.group(1)) for k in state_dict if (m := re.match(r"scale(\d+)_layer\d+\.", k))}
+    if "scale0_layer0.0.weight" not in state_dict:
+        raise ConversionError("not a pix2pixHD multi-scale discriminator state dict (getIntermFeat): no key "
+                              f"'scale0_layer0.0.weight'; first key {next(iter(state_dict), None)!r}")
+    layers = {int(m.group(1)) for k in state_dict if (m := re.match(r"scale0_layer(\d+)\.", k))}
+    w = np.shape(state_dict["scale0_layer0.0.weight"])
+    return {"num_D": len(scales), "n_layers_D": len(layers) - 2, "ndf": int(w[0]), "input_nc": int(w[1])}
+
+
+def import_pix2pixhd(checkpoint, workdir, label_nc=35, no_instance=False, discriminator=None,
+                     name="pix2pixhd_imported"):
+    """Turns NVIDIA's ``latest_net_G.pth`` (and optionally ``latest_net_D.pth``) into a tfi2i pix2pixHD run.
+
+    The networks' options are read from the files (`pix2pixhd_architecture`);
+    ``label_nc`` (``--label_nc``, 0: RGB input) and ``no_instance`` say how the
+    input channels split (labels, then the instance boundary map). Returns the
+    checkpoint path; ``tfi2i export / translate / evaluate --workdir`` take it.
+    """
+    import dataclasses
+
+    from tfi2i import config as config_lib
+    from tfi2i.pix2pixhd import HDSection, Pix2PixHDConfig, build
+
+    sd = read_state_dict(checkpoint)
+    arch = pix2pixhd_architecture(sd)
+    expected = (int(label_nc) if label_nc else 3) + (0 if no_instance else 1)
+    if arch["input_nc"] != expected:
+        raise ConversionError(
+            f"{checkpoint}: the generator takes {arch['input_nc']} input channels, but --label-nc {label_nc}"
+            f"{' --no-instance' if no_instance else ''} means {expected} "
+            f"({label_nc or 3} {'labels' if label_nc else 'RGB channels'}{'' if no_instance else ' + 1 instance edge map'}); "
+            "a generator trained with --instance_feat / --label_feat (feature channels) is not supported yet")
+    hd = HDSection(netG=arch["netG"], ngf=arch["ngf"], n_downsample_global=arch["n_downsample_global"],
+                   n_blocks_global=arch["n_blocks_global"], n_local_enhancers=arch["n_local_enhancers"],
+                   n_blocks_local=arch["n_blocks_local"], norm=arch["norm"])
+    d_sd = None
+    if discriminator is not None:
+        d_sd = read_state_dict(discriminator)
+        d_arch = multiscale_discriminator_architecture(d_sd)
+        if d_arch["input_nc"] != expected + arch["output_nc"]:
+            raise ConversionError(f"{discriminator}: the discriminator takes {d_arch['input_nc']} channels, the "
+                                  f"generator's condition + output are {expected + arch['output_nc']}")
+        hd = dataclasses.replace(hd, num_d=d_arch["num_D"], n_layers_d=d_arch["n_layers_D"], ndf=d_arch["ndf"])
+    data = config_lib.DataConfig(
+        x_kind="labels" if label_nc else "rgb", num_classes=int(label_nc), instances="" if no_instance else "inst",
+        resize_or_crop="none", size_multiple=2 ** (arch["n_downsample_global"]
+                                                   + (arch["n_local_enhancers"] if arch["netG"] == "local" else 0)))
+    cfg = Pix2PixHDConfig(name=name, builder="tfi2i.pix2pixhd:build", data=data,
+                          generator=dataclasses.replace(config_lib.GeneratorConfig(), output_channels=arch["output_nc"]),
+                          loss=config_lib.LossConfig(gan_mode="lsgan", weights={
+                              "g_gan": 1.0, "g_feat": 10.0, "g_vgg": 10.0, "d_real": 0.5, "d_fake": 0.5}),
+                          optim=config_lib.OptimConfig(decay_rule="pix2pixhd"), hd=hd)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise ConversionError(f"{workdir} already holds a run with checkpoints; choose another --workdir")
+    from tfi2i.checkpoint import TrainingState, model_objects
+
+    model = build(cfg)
+    load_pix2pixhd_generator(model.generator, sd)
+    if d_sd is not None:
+        load_multiscale_discriminator(model.discriminators, d_sd)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config_lib.to_json(cfg))
+    with open(os.path.join(workdir, "imported.json"), "w") as f:
+        json.dump({"generator": os.path.abspath(checkpoint),
+                   "discriminator": os.path.abspath(discriminator) if discriminator else None,
+                   "reference": "NVIDIA/pix2pixHD", "architecture": arch}, f, indent=2)
+    return TrainingState(ckpt_dir, keep=1, **model_objects(model)).save(step=0, epoch=0)
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``import-reference`` subcommand."""
     p = subparsers.add_parser(
         "import-reference",
-        help="turn a trained junyanz pix2pix generator (.pth / .npz state dict) into a tfi2i run directory",
+        help="turn a trained junyanz pix2pix or NVIDIA pix2pixHD generator (.pth / .npz) into a tfi2i run directory",
         description="Reads a pytorch-CycleGAN-and-pix2pix UnetGenerator state dict (latest_net_G.pth; .pth needs "
         "torch, .npz does not), writes W/config.json and a checkpoint that tfi2i export/translate/evaluate "
         "restore. The architecture is read from the file; the flags only check it (and pick instance vs no "
         "norm, which the file cannot tell apart).",
     )
+    p.add_argument("--reference", choices=("pix2pix", "pix2pixhd"), default="pix2pix",
+                   help="pix2pix: junyanz UnetGenerator (default); pix2pixhd: NVIDIA GlobalGenerator / LocalEnhancer")
+    p.add_argument("--label-nc", type=int, default=35,
+                   help="pix2pixhd: --label_nc of the run (0: RGB input; default 35, Cityscapes)")
+    p.add_argument("--no-instance", action="store_true", help="pix2pixhd: the run was trained with --no_instance")
     p.add_argument("--checkpoint", required=True, metavar="PTH", help="the generator's state dict (.pth or .npz)")
     p.add_argument("--workdir", required=True, metavar="W", help="run directory to create")
     p.add_argument("--discriminator", default=None, metavar="PTH", help="optional latest_net_D.pth / .npz")
@@ -422,6 +544,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     try:
+        if args.reference == "pix2pixhd":
+            path = import_pix2pixhd(args.checkpoint, args.workdir, label_nc=args.label_nc,
+                                    no_instance=args.no_instance, discriminator=args.discriminator,
+                                    name=args.name if args.name != "pix2pix_imported" else "pix2pixhd_imported")
+            print(path)
+            return 0
         path = import_reference(args.checkpoint, args.workdir, netG=args.netG, norm=args.norm, ngf=args.ngf,
                                 input_nc=args.input_nc, output_nc=args.output_nc,
                                 dropout=0.0 if args.no_dropout else 0.5, discriminator=args.discriminator,
@@ -433,7 +561,8 @@ def run(args) -> int:
     return 0
 
 
-__all__ = ["ConversionError", "import_reference", "load_multiscale_discriminator", "load_patchgan",
+__all__ = ["ConversionError", "import_pix2pixhd", "import_reference", "multiscale_discriminator_architecture",
+           "pix2pixhd_architecture", "load_multiscale_discriminator", "load_patchgan",
            "load_pix2pixhd_generator", "load_unet", "multiscale_discriminator_pairs",
            "multiscale_discriminator_state_dict", "patchgan_architecture", "patchgan_state_dict",
            "pix2pixhd_generator_pairs", "pix2pixhd_generator_state_dict", "pix2pixhd_key", "pix2pixhd_pairs",

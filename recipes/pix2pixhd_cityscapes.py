@@ -16,6 +16,8 @@ Usage::
     python recipes/pix2pixhd_cityscapes.py --task 1024p --init-from runs/label2city_512p \\
         --data datasets/cityscapes --workdir runs/label2city_1024p
     python recipes/pix2pixhd_cityscapes.py --variant no_vgg --summary
+    python recipes/pix2pixhd_cityscapes.py --features --data datasets/cityscapes --workdir runs/label2city_512p_feat
+    tfi2i translate --model runs/label2city_512p_feat --input labels/ --instances inst/ --output out/ --samples 3
     tfi2i evaluate --workdir runs/label2city_1024p --paper pix2pixhd_cityscapes
 
 ``--data``: a folder in pix2pixHD's layout (``train_label/``, ``train_inst/``,
@@ -38,6 +40,17 @@ Variants (``--variant``): ``full`` (default), ``no_feat`` (``--no_ganFeat_loss``
 ``g_feat`` = 0), ``no_vgg`` (``--no_vgg_loss``: ``g_vgg`` = 0), ``no_feat_vgg``
 (both off).
 
+``--features`` (``scripts/train_512p_feat.sh``: ``--instance_feat``; 512p
+only): G also takes a 3-channel feature map, E(photo) averaged over each
+instance (Sec. 3.4); E (``nef 16``, ``n_downsample_E 4``) trains in G's
+optimizer. At the end of training the run encodes its training split with E
+and k-means clusters each label's instance features
+(``scripts/test_512p_feat.sh``'s ``encode_features.py``: ``W/features.npz``,
+``W/features_clustered_010.npz``; ``tfi2i encode-features --workdir W``
+recomputes them); evaluate / translate / export then draw one cluster centre
+per instance from a seed (NVIDIA's ``test.py --instance_feat``), or encode the
+evaluation photo with ``hd.use_encoded_image=true`` (``--use_encoded_image``).
+
 Paper / reference <-> code
 --------------------------
 =====================================================  ==============================================================
@@ -53,9 +66,15 @@ G^1 global (Sec. 3.2), ``ngf 64``, 4 downsamplings, 9 blocks  ``hd.netG=global``
 G^2 local enhancer, ``ngf 32``, 3 blocks                  ``hd.netG=local``, `local_enhancer`
 multi-scale D, ``n_layers_D 3``, ``ndf 64``, AvgPool(3,2,1)  `multiscale_discriminator`, `judge_scales`
 instance boundary map (Sec. 3.3)                          ``data.instances``: batch ``instances`` (`tfi2i.data.labels`)
-Adam lr 2e-4, beta1 0.5, beta2 0.999, batch 1             ``optim`` (``adam=torch``: torch.optim.Adam's update)
-``niter 100`` + ``niter_decay 100`` (1024p: 50 + 50)      ``optim.n_epochs`` / ``n_epochs_decay``, ``decay_rule=pix2pixhd``
-``niter_fix_global 10``, ``--load_pretrain``              ``hd.niter_fix_global``, ``train.init_from``
+instance-level features E (Sec. 3.4), ``--instance_feat``  ``hd.instance_feat`` (``--features``), ``data.instance_ids``;
+                                                         `networks.feature_encoder`, `Pix2PixHD.encoded_features`
+``--label_feat``, ``--feat_num 3``, ``--nef 16``          ``hd.label_feat``, ``hd.feat_num``, ``hd.nef``,
+``--n_downsample_E 4``                                   ``hd.n_downsample_e``
+E in ``optimizer_G`` (and ``update_fixed_params``)        `Pix2PixHD.generator_variables` (E is never fixed)
+``encode_features.py``, ``--n_clusters 10``               `pix2pixhd.encode_clusters`, ``tfi2i encode-features``,
+                                                         ``hd.n_clusters``; `tfi2i.features`
+``sample_features``                                      `Pix2PixHD.sampled_features` (seeded)
+``--use_encoded_image``                                  ``hd.use_encoded_image``
 ``resize_or_crop scale_width``, ``loadSize 1024``, flip    ``data.resize_or_crop``, ``data.load_size=(512, 1024)``, ``flip``
 =====================================================  ==============================================================
 
@@ -65,10 +84,17 @@ Deviations and choices
   torchvision's; the input mapping gives it the picture the reference gives
   torchvision's (`tfi2i.networks.vgg`). Offline, ``--vgg-weights PATH`` names
   the ``.h5``.
-* **Instance-feature encoder** (``--instance_feat``, ``encode_features.py``):
-  `tfi2i.networks.feature_encoder` and `tfi2i.features` hold the encoder,
-  instance-wise pooling and the k-means step, but the recipe does not train
-  with features yet.
+* **Instance features** (``--features``): cluster sampling is seeded
+  (``--seed`` / the signatures' ``seed``; per instance id a stateless uniform
+  draw, `tfi2i.features.sample_cluster_features`) where NVIDIA draws from the
+  unseeded ``np.random``; pixels of labels without clusters get 0 (NVIDIA:
+  uninitialised memory). The clusters are written at the end of training (NVIDIA:
+  a separate ``encode_features.py`` run), over the training split with the
+  evaluation transform and batch 1; with ``label_feat`` over the label map
+  (NVIDIA passes the instance map). Translate and export sample clusters only
+  (no reference-photo input for ``--use_encoded_image``; ``tfi2i evaluate``
+  has it). The 1024p feature scripts (``precompute_feature_maps.py``,
+  ``--load_features``) are not reproduced: ``--features`` is for ``512p``.
 * **Learning-rate schedule**: NVIDIA's rule (`tfi2i.schedules.Pix2PixHDLinearDecay`:
   the last epoch runs at ``lr / niter_decay``, not 0), not junyanz's.
 * **Image pool**: ``pool_size`` 0 in the reference's defaults; not implemented.
@@ -108,13 +134,20 @@ def variant_weights(variant="full"):
             "g_vgg": 0.0 if variant in ("no_vgg", "no_feat_vgg") else 10.0, "d_real": 0.5, "d_fake": 0.5}
 
 
-def config(task="512p", variant="full", init_from="") -> Pix2PixHDConfig:
-    """The reference's settings for `task` (``scripts/train_512p.sh`` / ``train_1024p_24G.sh``) and `variant`."""
+def config(task="512p", variant="full", init_from="", features=False) -> Pix2PixHDConfig:
+    """The reference's settings for `task` (``scripts/train_512p.sh`` / ``train_1024p_24G.sh``) and `variant`.
+
+    ``features``: ``scripts/train_512p_feat.sh`` (``--instance_feat``; 512p only).
+    """
     if task not in TASKS:
         raise ValueError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
     hd512 = task == "512p"
-    return Pix2PixHDConfig(
-        name=f"pix2pixhd_cityscapes_{task}" + ("" if variant == "full" else f"_{variant}"),
+    if features and not hd512:
+        raise ValueError("--features is scripts/train_512p_feat.sh (512p); NVIDIA's 1024p feature scripts "
+                         "(precompute_feature_maps.py, --load_features) are not reproduced")
+    cfg = Pix2PixHDConfig(
+        name=(f"pix2pixhd_cityscapes_{task}" + ("_feat" if features else "")
+              + ("" if variant == "full" else f"_{variant}")),
         builder="tfi2i.pix2pixhd:build",
         data=DataConfig(
             direction="AtoB",  # x = label map, y = photo (pix2pixHD's layouts; tfi2i.data.sources)
@@ -134,6 +167,9 @@ def config(task="512p", variant="full", init_from="") -> Pix2PixHDConfig:
                                                                                 niter_fix_global=10),
         train=TrainConfig(log_every=100, sample_every=1000, checkpoint_every=1000, init_from=init_from),
     )
+    if features:  # --instance_feat (feat_num 3, nef 16, n_downsample_E 4, n_clusters 10: the defaults)
+        cfg = replace(cfg, data={"instance_ids": True}, hd={"instance_feat": True})
+    return cfg
 
 
 def demo_config(cfg):
@@ -153,9 +189,9 @@ def demo_config(cfg):
     )
 
 
-def smoke_config(task="512p", data_path="", variant="full", init_from=""):
+def smoke_config(task="512p", data_path="", variant="full", init_from="", features=False):
     """Tiny widths at 128x256 (scale_width) on `data_path` (pix2pixHD layout) for tests; 4 steps, random VGG."""
-    cfg = config(task, variant, init_from)
+    cfg = config(task, variant, init_from, features)
     return replace(
         cfg,
         data={"path": data_path, "resize_or_crop": "scale_width", "load_size": (128, 256), "crop_size": (128, 256),
@@ -175,12 +211,14 @@ def add_arguments(parser):
                         help="full, or with the feature-matching / VGG terms off")
     parser.add_argument("--init-from", default="", metavar="W",
                         help="1024p: a finished 512p run directory to start from (NVIDIA --load_pretrain)")
+    parser.add_argument("--features", action="store_true",
+                        help="512p with instance-wise features (NVIDIA --instance_feat, scripts/train_512p_feat.sh)")
     parser.add_argument("--vgg-weights", default=None, metavar="PATH",
                         help="the Keras VGG-19 no-top .h5 (default: Keras' ImageNet weights from ~/.keras/models)")
 
 
 def _config(args):
-    cfg = config(args.task, args.variant, args.init_from)
+    cfg = config(args.task, args.variant, args.init_from, getattr(args, "features", False))
     if args.vgg_weights:
         cfg = replace(cfg, hd={"vgg_weights": args.vgg_weights})
     if args.task == "1024p" and not args.init_from:
@@ -190,7 +228,7 @@ def _config(args):
 
 
 def main(argv=None):
-    """``train.main`` with ``--task``, ``--variant``, ``--init-from`` and ``--vgg-weights``."""
+    """``train.main`` with ``--task``, ``--variant``, ``--init-from``, ``--features`` and ``--vgg-weights``."""
     return train.main(_config, argv=argv, description=__doc__, demo_config_fn=demo_config,
                       add_arguments=add_arguments)
 

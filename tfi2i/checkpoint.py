@@ -53,14 +53,21 @@ class TrainingState:
 
 
 def model_objects(model):
-    """The trackables a checkpoint stores for a `PairedGAN`: ``generator`` and ``discriminator``.
+    """The trackables a checkpoint stores for a `PairedGAN`: ``generator``, ``discriminator`` and its extra networks.
 
     One discriminator is stored as itself, several as ``d0, d1, ...`` under
     ``discriminator`` (so pix2pix checkpoints keep the layout they always had).
+    ``model.extra_networks`` (``{name: network}``, e.g. pix2pixHD's
+    ``encoder``) are stored under their names; a model without any keeps the
+    two-entry layout.
     """
     discs = list(model.discriminators)
     discriminator = discs[0] if len(discs) == 1 else tf.train.Checkpoint(**{f"d{i}": d for i, d in enumerate(discs)})
-    return {"generator": model.generator, "discriminator": discriminator}
+    extra = dict(getattr(model, "extra_networks", None) or {})
+    clash = sorted(set(extra) & {"generator", "discriminator"})
+    if clash:
+        raise ValueError(f"extra_networks may not be named {clash}")
+    return {"generator": model.generator, "discriminator": discriminator, **extra}
 
 
 def _seed_states(objects):

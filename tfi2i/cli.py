@@ -1,4 +1,5 @@
-"""`tfi2i` command line: download | evaluate | export | translate | segmenter | import-reference | demo."""
+"""`tfi2i` command line: download | evaluate | export | translate | segmenter | import-reference | encode-features |
+demo."""
 
 import argparse
 import sys
@@ -23,7 +24,7 @@ def _demo_parser(subparsers):
 
 
 def main(argv=None):
-    from tfi2i import convert, evaluate, export, segmenter, translate
+    from tfi2i import convert, evaluate, export, pix2pixhd, segmenter, translate
     from tfi2i.data import download
 
     parser = argparse.ArgumentParser(prog="tfi2i", description="Paired image-to-image translation GANs (TF2 / Keras 3).")
@@ -34,6 +35,7 @@ def main(argv=None):
     translate.add_parser(sub)
     segmenter.add_parser(sub)
     convert.add_parser(sub)
+    pix2pixhd.add_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -7,11 +7,18 @@ with one RGB input and one output:
 * **inputs**, each with a name and a kind:
   ``rgb`` (an image in [-1, 1]), ``labels`` (class ids; the network sees them
   one-hot encoded, ``num_classes`` channels), ``instances`` (instance ids; the
-  network sees pix2pixHD's boundary map, 1 channel) and ``style`` (a style
-  image, e.g. GRIT's E^S input). The generator's Keras inputs carry the same
-  names. Training batches hold the *raw* form (ids as int32 ``[B, H, W, 1]``,
-  boundary maps as float; see `tfi2i.data.labels`), :meth:`Contract.encode`
-  turns them into what the network takes.
+  network sees pix2pixHD's boundary map, 1 channel), ``style`` (a style
+  image, e.g. GRIT's E^S input) and ``features`` (pix2pixHD's instance-wise
+  feature map, ``channels`` = ``feat_num``: the model fills it itself, from a
+  reference photo through its encoder or from its feature clusters, so
+  callers never supply it; :attr:`Contract.supplied`). The generator's Keras
+  inputs carry the same names. An ``instances`` input with ``ids=True``
+  takes the raw instance ids (float32 or int ``[B, H, W, 1]``) from callers
+  instead of the boundary map: a model with instance features needs the ids
+  and computes the boundary map itself. Training batches hold the *raw*
+  form (ids as int32 ``[B, H, W, 1]``, boundary maps as float; see
+  `tfi2i.data.labels`), :meth:`Contract.encode` turns them into what the
+  network takes.
 * **outputs**: named images; ``"y"`` is the translation, others (per-scale
   images, GRIT's I_rec and I_res) are named too, each with its channels and
   its downscale ``factor`` relative to the input (an output at half size has
@@ -34,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 
-KINDS = ("rgb", "labels", "instances", "style")
+KINDS = ("rgb", "labels", "instances", "style", "features")
 
 
 class ContractError(ValueError):
@@ -46,13 +53,16 @@ class InputSpec:
     """One named generator input.
 
     ``channels`` is what the network sees: 3 (or 1) for ``rgb`` / ``style``,
-    ``num_classes`` for ``labels`` (one-hot), 1 for ``instances`` (boundary map).
+    ``num_classes`` for ``labels`` (one-hot), 1 for ``instances`` (boundary map),
+    any number for ``features``. ``ids`` (``instances`` only): callers supply
+    raw instance ids, the model computes the boundary map.
     """
 
     name: str
     kind: str = "rgb"
     channels: int = 3
     num_classes: int = 0
+    ids: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -63,13 +73,24 @@ class InputSpec:
             object.__setattr__(self, "channels", int(self.num_classes))
         elif self.kind == "instances":
             object.__setattr__(self, "channels", 1)
+        elif self.kind == "features":
+            if self.channels < 1:
+                raise ContractError(f"input '{self.name}': a feature map needs channels >= 1, got {self.channels}")
         elif self.channels not in (1, 3):
             raise ContractError(f"input '{self.name}': an image has 1 or 3 channels, got {self.channels}")
 
+        if self.ids and self.kind != "instances":
+            raise ContractError(f"input '{self.name}': ids=True is for an instances input, not {self.kind}")
+
     @property
     def conditions(self):
-        """True when D sees this input beside the image it judges (not a style image)."""
-        return self.kind != "style"
+        """True when D sees this input beside the image it judges (not a style image, not a feature map)."""
+        return self.kind not in ("style", "features")
+
+    @property
+    def supplied(self):
+        """True when callers supply this input (every kind but ``features``, which the model fills)."""
+        return self.kind != "features"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +148,16 @@ class Contract:
         return bool(self.noise)
 
     @property
+    def seeded(self):
+        """True when an output depends on a seed: noise inputs, or a feature map sampled from clusters."""
+        return self.stochastic or any(i.kind == "features" for i in self.inputs)
+
+    @property
+    def supplied(self):
+        """The inputs callers supply (tools, signatures): all but ``features`` maps, which the model fills."""
+        return tuple(i for i in self.inputs if i.supplied)
+
+    @property
     def output_names(self):
         return tuple(o.name for o in self.outputs)
 
@@ -148,8 +179,8 @@ class Contract:
 
     @property
     def main_input(self):
-        """The input a plain image-to-image tool feeds: the first one that is not a style image."""
-        return next(i for i in self.inputs if i.kind != "style")
+        """The input a plain image-to-image tool feeds: the first one that is not a style image or a feature map."""
+        return next(i for i in self.inputs if i.kind not in ("style", "features"))
 
     # ------------------------------------------------------------------ tensors
     def encode(self, raw, fallback_style=None):
@@ -157,7 +188,9 @@ class Contract:
 
         ``labels``: int ids ``[B, H, W, 1]`` are one-hot encoded (a float
         tensor that already has ``num_classes`` channels passes through);
-        ``instances``: the boundary map passes through (float); ``rgb`` /
+        ``instances``: the boundary map passes through (float), or, with
+        ``ids=True``, is computed from the raw ids; ``features``: must be
+        there (the model fills it before calling this); ``rgb`` /
         ``style``: cast to float32. A missing style input takes
         ``fallback_style`` (GRIT trains its style encoder on the target).
         """
@@ -170,11 +203,18 @@ class Contract:
             value = raw.get(spec.name)
             if value is None and spec.kind == "style":
                 value = fallback_style
+            if value is None and spec.kind == "features":
+                raise ContractError(f"missing input '{spec.name}' (features): the model fills it (e.g. "
+                                    "`Pix2PixHD.encode`); a bare Contract cannot")
             if value is None:
                 raise ContractError(f"missing input '{spec.name}' ({spec.kind}); the model takes "
                                     f"{', '.join(self.input_names)}")
             if spec.kind == "labels" and (value.dtype.is_integer or value.shape[-1] == 1):
                 value = one_hot(tf.cast(value, tf.int32), spec.num_classes)
+            if spec.kind == "instances" and spec.ids:
+                from tfi2i.data.labels import instance_edges
+
+                value = instance_edges(value)  # raw ids in; the network takes the boundary map
             out[spec.name] = tf.cast(value, tf.float32)
         return out
 

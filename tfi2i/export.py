@@ -36,6 +36,17 @@ recorded in ``tfi2i_export.json`` under ``"contract"``):
     ``round(v / 257)``, grey replicated, alpha dropped. ``translate_bytes_seeded``
     adds ``seed`` for stochastic models.
 
+A model with pix2pixHD's instance features (a ``features`` contract input,
+`tfi2i.pix2pixhd`) takes no feature map in any signature: the model samples
+it from its run's clusters (``W/features_clustered_010.npz``, baked into the
+SavedModel as constants; an export without them is refused naming
+``tfi2i encode-features``), and its ``instances`` input carries the raw
+instance ids (``serving_*``: float32 ids ``[batch, H, W, 1]``;
+``translate_bytes*``: the 8/16-bit PNG of ids, decoded as is) from which it
+computes the boundary map. Its ``*_seeded`` signatures take the sampling seed
+(the first one of the batch in ``serving_seeded``, each example's own in
+``translate_bytes_seeded``); the unseeded ones sample with seed 0.
+
 Test-time mode (``tfi2i export --mode``, default the run's ``eval.mode``,
 recorded as ``"mode"`` in ``tfi2i_export.json``): ``deterministic`` (dropout
 off, moving batch-norm statistics) or ``reference``, the pix2pix test
@@ -166,6 +177,8 @@ def pad_run_crop(model, inputs, multiple=None, seeds=None, mode="deterministic",
     shape = tf.shape(main)
     padded = {}
     for spec in contract.inputs:
+        if spec.name not in inputs and not spec.supplied:
+            continue  # a feature map: the model fills it (at the padded size)
         value = tf.cast(inputs[spec.name], tf.float32)
         if spec.kind == "style":
             value = tf.image.resize(value, shape[1:3], method="bilinear")
@@ -244,7 +257,7 @@ def _check_size(h, w, max_pixels):
 def _float_specs(contract):
     import tensorflow as tf
 
-    return [tf.TensorSpec([None, None, None, None], tf.float32, name=spec.name) for spec in contract.inputs]
+    return [tf.TensorSpec([None, None, None, None], tf.float32, name=spec.name) for spec in contract.supplied]
 
 
 def _seed_spec():
@@ -260,14 +273,17 @@ def _make_float_fn(model, max_pixels, seeded=False, mode="deterministic"):
     contract = model.contract
     main = contract.main_input.name
 
+    supplied = contract.supplied
+
     def serve(*args):
-        values = dict(zip(contract.input_names, args[: len(contract.inputs)]))
+        values = dict(zip([spec.name for spec in supplied], args[: len(supplied)]))
         shape = tf.shape(values[main])
         checks = list(_check_size(shape[1], shape[2], max_pixels))
-        for spec in contract.inputs:
+        for spec in supplied:
             s = tf.shape(values[spec.name])
             what = {"labels": f"one-hot [batch, H, W, {spec.channels}] ({spec.num_classes} classes)",
-                    "instances": "boundary map [batch, H, W, 1] in {0, 1}"}.get(
+                    "instances": "raw instance ids [batch, H, W, 1]" if spec.ids else
+                    "boundary map [batch, H, W, 1] in {0, 1}"}.get(
                 spec.kind, f"float32 [batch, H, W, {spec.channels}] in [-1, 1]")
             checks.append(tf.debugging.assert_equal(
                 s[3], spec.channels, message=f"tfi2i: input {spec.name} must be {what}; wrong number of channels "
@@ -280,7 +296,7 @@ def _make_float_fn(model, max_pixels, seeded=False, mode="deterministic"):
         with tf.control_dependencies(checks):
             values = {k: tf.identity(v) for k, v in values.items()}
         values = {spec.name: tf.ensure_shape(values[spec.name], [None, None, None, spec.channels])
-                  for spec in contract.inputs}
+                  for spec in supplied}
         seeds = args[-1] if seeded else None
         return pad_run_crop(model, values, seeds=seeds if model.contract.stochastic else None, mode=mode,
                             seed=seeds[0] if seeded else 0)
@@ -314,7 +330,9 @@ def _decode_input(spec, data, max_pixels):
                 message=f"tfi2i: input {spec.name}: label id out of range (the model knows ids 0..{spec.num_classes - 1})"))
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)[None]
-        return one_hot(ids, spec.num_classes) if spec.kind == "labels" else instance_edges(ids)
+        if spec.kind == "labels":
+            return one_hot(ids, spec.num_classes)
+        return tf.cast(ids, tf.float32) if spec.ids else instance_edges(ids)  # ids=True: the model needs the raw ids
     img = _decode(data, spec.channels, is_jpeg, is_png16)
     shape = tf.shape(img)
     with tf.control_dependencies(_check_size(shape[0], shape[1], max_pixels)):
@@ -323,7 +341,7 @@ def _decode_input(spec, data, max_pixels):
 
 def bytes_names(contract):
     """(input names, output names) of the bytes signature: ``images`` / ``<name>_images``; ``image_bytes`` / ``<name>_bytes``."""
-    ins = [BYTES_INPUT if i == 0 else f"{spec.name}_images" for i, spec in enumerate(contract.inputs)]
+    ins = [BYTES_INPUT if i == 0 else f"{spec.name}_images" for i, spec in enumerate(contract.supplied)]
     outs = [BYTES_OUTPUT if spec.name == "y" else f"{spec.name}_bytes" for spec in contract.outputs]
     return ins, outs
 
@@ -338,12 +356,12 @@ def _make_bytes_fn(model, max_pixels, seeded=False, mode="deterministic"):
 
     def one(elems):
         *datas, seed = elems
-        values = {spec.name: _decode_input(spec, d, max_pixels) for spec, d in zip(contract.inputs, datas)}
+        values = {spec.name: _decode_input(spec, d, max_pixels) for spec, d in zip(contract.supplied, datas)}
         shape = tf.shape(values[main])
         checks = [tf.debugging.assert_equal(tf.shape(values[spec.name])[1:3], shape[1:3],
                                             message=f"tfi2i: {in_names[i]} must have the size of the "
                                             f"{main} image of the same example")
-                  for i, spec in enumerate(contract.inputs) if spec.kind != "style" and spec.name != main]
+                  for i, spec in enumerate(contract.supplied) if spec.kind != "style" and spec.name != main]
         with tf.control_dependencies(checks):
             values = {k: tf.identity(v) for k, v in values.items()}
         outputs = pad_run_crop(model, values, seeds=tf.reshape(seed, [1]) if contract.stochastic else None,
@@ -355,7 +373,7 @@ def _make_bytes_fn(model, max_pixels, seeded=False, mode="deterministic"):
         return tuple(pngs)
 
     def serve(*args):
-        datas = list(args[: len(contract.inputs)])
+        datas = list(args[: len(contract.supplied)])
         seeds = args[-1] if seeded else tf.zeros(tf.shape(datas[0]), tf.int64)
         pngs = tf.map_fn(one, (*datas, seeds), fn_output_signature=tuple(tf.string for _ in out_names))
         return dict(zip(out_names, pngs))
@@ -463,9 +481,17 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
     if version is not None and (root / str(int(version))).exists():
         raise ExportError(f"{root / str(int(version))} already exists; choose another version or leave it out")
 
+    check = getattr(model, "check_inference", None)
+    if check is not None:  # e.g. pix2pixHD with features: its clusters must be there
+        try:
+            check(for_export=True)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
+
     def describe(spec):
         return {"labels": f"float32 [batch, H, W, {spec.channels}]: one-hot label map ({spec.num_classes} classes)",
-                "instances": "float32 [batch, H, W, 1]: instance boundary map in {0, 1}",
+                "instances": "float32 [batch, H, W, 1]: raw instance ids (the model computes the boundary map)"
+                if spec.ids else "float32 [batch, H, W, 1]: instance boundary map in {0, 1}",
                 "style": f"float32 [batch, h, w, {spec.channels}] in [-1, 1]: style image (resized to H, W)"}.get(
             spec.kind, f"float32 [batch, H, W, {spec.channels}] in [-1, 1]")
 
@@ -480,15 +506,16 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
         signatures = {}
         if mode not in ("deterministic", "reference"):
             raise ExportError(f"mode must be deterministic or reference, got {mode!r}")
-        variants = [(False, "")] + ([(True, "_seeded")] if contract.stochastic or mode == "reference" else [])
+        variants = [(False, "")] + ([(True, "_seeded")] if contract.seeded or mode == "reference" else [])
         for seeded, suffix in variants:
             extra = [_seed_spec()] if seeded else []
             name = FLOAT_SIGNATURE if not seeded else SEEDED_FLOAT_SIGNATURE
             archive.add_endpoint(name, _make_float_fn(model, max_pixels, seeded, mode),
                                  input_signature=_float_specs(contract) + extra)
-            signatures[name] = {"inputs": {s.name: describe(s) for s in contract.inputs}, "outputs": float_outputs}
+            signatures[name] = {"inputs": {s.name: describe(s) for s in contract.supplied}, "outputs": float_outputs}
             if seeded:
-                signatures[name]["inputs"][SEED_INPUT] = "int64 [batch]: noise seed per example"
+                signatures[name]["inputs"][SEED_INPUT] = ("int64 [batch]: noise seed per example" if contract.stochastic
+                                                          else "int64 [batch]: seed (the first one of the batch)")
             if with_bytes:
                 archive.add_endpoint(
                     BYTES_SIGNATURE + suffix, _make_bytes_fn(model, max_pixels, seeded, mode),
@@ -497,7 +524,7 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
                 signatures[BYTES_SIGNATURE + suffix] = {
                     "inputs": {n: ("string [batch]: 1-channel PNG of ids" if s.kind in ("labels", "instances")
                                    else "string [batch]: encoded PNG/JPEG/BMP/WebP/GIF")
-                               for n, s in zip(in_names, contract.inputs)},
+                               for n, s in zip(in_names, contract.supplied)},
                     "outputs": {n: "string [batch]: PNG" for n in out_names}}
                 if seeded:
                     signatures[BYTES_SIGNATURE + suffix]["inputs"][SEED_INPUT] = "int64 [batch]: noise seed per example"

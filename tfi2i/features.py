@@ -20,7 +20,10 @@ Mapping to NVIDIA's code:
   pickled ``np.save(dict)`` files (``features.npy`` and
   ``features_clustered_%03d.npy``) by ``.npz`` archives, written atomically and
   loaded without pickle.
-* `sample_features` = ``Pix2PixHDModel.sample_features``.
+* `sample_features` = ``Pix2PixHDModel.sample_features`` (NumPy);
+  `sample_cluster_features` on `cluster_table`'s arrays is the TF version the
+  model uses (graph-compatible, so exports sample too; its draws differ from
+  `sample_features`' for the same seed).
 
 Instance ids follow Cityscapes (and NVIDIA): an id ``i < 1000`` is a class id
 with no instances (``label = i``), otherwise ``label = i // 1000`` (e.g.
@@ -290,3 +293,65 @@ def sample_features(ids, clusters, feat_num, seed):
             raise ValueError(f"clusters of label {label} have shape {centres.shape}, expected [k >= 1, {feat_num}]")
         out[ids == i] = centres[rng.integers(0, centres.shape[0])]
     return out
+
+
+# ----------------------------------------------------------------- graph-compatible sampling (the model's)
+def cluster_table(clusters, num_classes, feat_num):
+    """``{label: [k, F]}`` -> ``(centres float32 [num_classes, K, F], counts int32 [num_classes])``, K = max k.
+
+    Labels without clusters get count 0; a label ``>= num_classes`` is a ``ValueError``.
+    The padded table is what `sample_cluster_features` gathers from, so it
+    can live in a traced graph (an export) as two constants.
+    """
+    k_max = max([int(np.asarray(c).shape[0]) for c in clusters.values()] + [1])
+    table = np.zeros((num_classes, k_max, feat_num), np.float32)
+    counts = np.zeros((num_classes,), np.int32)
+    for label, centres in clusters.items():
+        centres = np.asarray(centres, np.float32)
+        if not 0 <= int(label) < num_classes:
+            raise ValueError(f"clusters of label {label}: outside range({num_classes})")
+        if centres.ndim != 2 or centres.shape[1] != feat_num or centres.shape[0] == 0:
+            raise ValueError(f"clusters of label {label} have shape {centres.shape}, expected [k >= 1, {feat_num}]")
+        table[int(label), : centres.shape[0]] = centres
+        counts[int(label)] = centres.shape[0]
+    return table, counts
+
+
+def sample_cluster_features(ids, table, counts, seed):
+    """`sample_features` in TF ops (graph-compatible, no ``tf.unique``): the model's cluster sampling.
+
+    Every id ``i`` of ``ids`` (int or float ``[B, H, W, 1]``) gets label
+    ``i if i < 1000 else i // 1000`` and, when that label has ``k > 0``
+    centres, the centre ``floor(u_i * k)`` with ``u_i`` uniform in [0, 1)
+    drawn from ``stateless_uniform([max_id + 1], seed=[seed, 0])[i]``: one
+    draw per id (the same id in two examples gets the same centre, as in
+    NVIDIA), a function of ``(seed, i)`` only. Pixels of labels without
+    clusters (or outside the table) are 0 (`sample_features`' deviation).
+
+    Args:
+      ids: instance ids ``[B, H, W, 1]`` (>= 0).
+      table, counts: `cluster_table`'s arrays (or tensors).
+      seed: int or scalar int tensor.
+
+    Returns:
+      float32 ``[B, H, W, F]``.
+    """
+    import tensorflow as tf
+
+    table = tf.convert_to_tensor(table, tf.float32)
+    counts = tf.convert_to_tensor(counts, tf.int32)
+    ids = tf.cast(tf.round(tf.cast(ids, tf.float64)), tf.int64)[..., 0] if not ids.dtype.is_integer else tf.cast(
+        ids[..., 0], tf.int64)
+    ids = tf.maximum(ids, 0)
+    labels = tf.where(ids < 1000, ids, ids // 1000)
+    num_classes = tf.cast(tf.shape(counts)[0], tf.int64)
+    known = labels < num_classes
+    labels = tf.where(known, labels, 0)
+    k = tf.gather(counts, labels)
+    draws = tf.random.stateless_uniform(tf.reshape(tf.reduce_max(ids) + 1, [1]),
+                                        seed=tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)]))
+    index = tf.minimum(tf.cast(tf.floor(tf.gather(draws, ids) * tf.cast(k, tf.float32)), tf.int32),
+                       tf.maximum(k - 1, 0))
+    centres = tf.gather_nd(table, tf.stack([tf.cast(labels, tf.int32), index], axis=-1))
+    valid = tf.logical_and(known, k > 0)[..., None]
+    return tf.where(valid, centres, tf.zeros_like(centres))

@@ -240,8 +240,23 @@ class PairedGAN(keras.Model):
             d_optimizer = _loss_scaled(d_optimizer)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-        g_optimizer.build(self.generator.trainable_variables)
+        g_optimizer.build(self.generator_variables)
         d_optimizer.build(self.discriminator_variables)
+
+    @property
+    def generator_variables(self):
+        """What G's optimizer trains: the generator's trainable variables.
+
+        The one hook for networks trained with G (pix2pixHD's feature encoder
+        E, in G's optimizer as NVIDIA's ``optimizer_G``): a subclass appends
+        their variables; `compile` and the training steps read this.
+        """
+        return self.generator.trainable_variables
+
+    @property
+    def extra_networks(self):
+        """``{name: network}`` a checkpoint stores beside G and D (`tfi2i.checkpoint.model_objects`); none here."""
+        return {}
 
     @property
     def discriminator_variables(self):
@@ -302,7 +317,7 @@ class PairedGAN(keras.Model):
                 self._update(d_tape, self.d_optimizer, d_scaled, self.discriminator_variables)
             g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=True))
             g_scaled = _scale(self.g_optimizer, g_total)
-        self._update(g_tape, self.g_optimizer, g_scaled, generator.trainable_variables)
+        self._update(g_tape, self.g_optimizer, g_scaled, self.generator_variables)
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
     def test_step(self, batch):

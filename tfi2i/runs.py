@@ -81,6 +81,8 @@ def load_model(workdir) -> LoadedRun:
     except AssertionError as exc:
         raise RunError(f"{latest} does not fit the model {cfg.builder} builds from {workdir}/config.json: "
                        f"{str(exc)[:300]}") from None
+    if hasattr(model, "attach_run"):  # files of the run the model reads (pix2pixHD's feature clusters)
+        model.attach_run(workdir)
     return LoadedRun(cfg, model, latest)
 
 

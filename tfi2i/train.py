@@ -458,6 +458,8 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     if not chief:
         log.info("worker done: %s", workdir)
         return last
+    if hasattr(model, "after_training"):  # e.g. pix2pixHD's feature clusters (encode_features.py), before evaluation
+        model.after_training(workdir, train_src, data_cfg)
     if cfg.train.eval_at_end:
         from tfi2i.model_eval import evaluate_model
 

@@ -14,7 +14,10 @@ mode, crop each output back (:func:`tfi2i.export.pad_run_crop`).
   :func:`tfi2i.data.images.read_ids` (1-channel PNGs of ids, checked against
   the model's class count). A model's other inputs come from folders matched
   by file stem: ``style`` (``--style DIR``, any size, resized to the input's)
-  and ``instances`` (``--instances DIR``, instance-id PNGs).
+  and ``instances`` (``--instances DIR``, instance-id PNGs; the boundary
+  map is computed from them, or, for pix2pixHD with instance features, the
+  raw ids go to the model, which samples its feature clusters from the seed:
+  ``--samples`` / ``--seed`` work as for a stochastic model).
 * Outputs: ``OUTPUT/<stem>.png`` (the translation ``y``, the input's size);
   ``outputs=("y", "name", ...)`` also writes ``OUTPUT/<stem>_<name>.png``.
   A stochastic model gives ``samples`` images per input, sample k from seed
@@ -106,8 +109,8 @@ class Translator:
 
     @property
     def random(self):
-        """True when the output depends on a seed (noise inputs, or the reference test-time mode's dropout)."""
-        return self.contract.stochastic or self.mode == "reference"
+        """True when the output depends on a seed (noise, sampled feature clusters, or the reference mode's dropout)."""
+        return self.contract.seeded or self.mode == "reference"
 
     def run(self, inputs, seeds=None):
         """``{name: float array [B, H, W, C]}`` -> ``{output name: float32 array}``."""
@@ -121,7 +124,7 @@ class Translator:
     def __call__(self, x):
         """The translation ``y`` of the main input ``x`` (one-input models; seed 0 for stochastic ones)."""
         main = self.contract.main_input.name
-        if len(self.contract.inputs) != 1:
+        if len(self.contract.supplied) != 1:
             raise TranslateError(f"{self.source}: the model takes {', '.join(self.contract.input_names)}; "
                                  "call .run({name: array}) with every input")
         return self.run({main: x})["y"]
@@ -154,7 +157,13 @@ def load_translator(path, mode=None) -> Translator:
         cfg, model, ckpt = load_model(p)
         contract = model.contract
         mode = mode or cfg.eval.mode
-        specs = {s.name: tf.TensorSpec([None, None, None, s.channels], tf.float32) for s in contract.inputs}
+        check = getattr(model, "check_inference", None)
+        if check is not None:  # e.g. pix2pixHD with features: its clusters must be there
+            try:
+                check()
+            except ValueError as exc:
+                raise TranslateError(str(exc)) from None
+        specs = {s.name: tf.TensorSpec([None, None, None, s.channels], tf.float32) for s in contract.supplied}
 
         @tf.function(input_signature=[specs])
         def plain(inputs):
@@ -166,7 +175,7 @@ def load_translator(path, mode=None) -> Translator:
                                        seed=seeds[0])
 
         def run_fn(inputs, seeds=None):
-            random = contract.stochastic or mode == "reference"
+            random = contract.seeded or mode == "reference"
             return plain(inputs) if seeds is None or not random else seeded(inputs, seeds)
 
         return Translator(contract=contract, run_fn=run_fn, source=f"run {p} ({os.path.basename(ckpt)})", mode=mode)
@@ -367,6 +376,8 @@ def _read_input(spec, path):
         ids = read_ids(path, "label map")
         check_id_range(ids, spec.num_classes, path)
         return np.eye(spec.num_classes, dtype=np.float32)[ids[..., 0]]
+    if spec.kind == "instances" and spec.ids:  # the model takes the raw ids (and computes the boundary map)
+        return read_ids(path, "instance map").astype(np.float32)
     if spec.kind == "instances":
         from tfi2i.data.labels import instance_edges
 
@@ -421,7 +432,7 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
         raise TranslateError(f"{model.source}: the model is deterministic (no noise inputs, deterministic test-time "
                              "mode): --samples must be 1 (or --mode reference for the pix2pix test-time dropout)")
     extra = dict(extra or {})
-    others = [s for s in contract.inputs if s.name != main.name]
+    others = [s for s in contract.supplied if s.name != main.name]
     missing = [s for s in others if s.name not in extra]
     if missing:
         flags = ", ".join(f"--{s.name} DIR ({s.kind})" for s in missing)
@@ -429,7 +440,7 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
     stray = sorted(set(extra) - {s.name for s in others})
     if stray:
         raise TranslateError(f"{model.source}: the model has no input(s) {', '.join(stray)}; it takes "
-                             f"{', '.join(contract.input_names)}")
+                             f"{', '.join(s.name for s in contract.supplied)}")
     if main.kind == "rgb" and main.channels != 3:
         raise TranslateError(f"{model.source}: the generator takes {main.channels} channels; "
                              "translate reads RGB images (3 channels)")
@@ -491,7 +502,7 @@ def translate_paths(model, inputs, output_dir, batch_size=4, tile=None, overlap=
 
     def flush(size):
         group = pending.pop(size)
-        stacked = {name: np.stack([x[name] for _, x in group]) for name in contract.input_names}
+        stacked = {s.name: np.stack([x[s.name] for _, x in group]) for s in contract.supplied}
         for (targets, _), outs in zip(group, run_samples(stacked, len(group))):
             write(targets, outs)
 

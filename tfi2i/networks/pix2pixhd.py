@@ -41,7 +41,9 @@ non-affine with eps 1e-5 (``InstanceNorm2d``).
 
 Reference parameter counts (golden-tested): global generator, 36 input
 channels, ngf 64, 4 downsamplings, 9 blocks: 182,546,755; multi-scale D with 39
-input channels: 5,603,202 (num_D 2), 8,404,803 (num_D 3).
+input channels: 5,603,202 (num_D 2), 8,404,803 (num_D 3). With instance features
+(``--instance_feat``, 39 G inputs = 36 + ``feat_num`` 3) the global generator
+has 182,556,163 (the first 7x7 conv's 3 * 64 * 49 more weights).
 """
 
 from __future__ import annotations

@@ -76,6 +76,11 @@ E in ``optimizer_G`` (and ``update_fixed_params``)        `Pix2PixHD.generator_v
 ``sample_features``                                      `Pix2PixHD.sampled_features` (seeded)
 ``--use_encoded_image``                                  ``hd.use_encoded_image``
 ``resize_or_crop scale_width``, ``loadSize 1024``, flip    ``data.resize_or_crop``, ``data.load_size=(512, 1024)``, ``flip``
+Adam lr 2e-4, beta1 0.5, beta2 0.999, batch 1             ``optim`` (``adam=torch``: torch.optim.Adam's update), ``data.batch_size``
+``niter 100`` + ``niter_decay 100`` (1024p: 50 + 50)      ``optim.n_epochs`` / ``n_epochs_decay``, ``decay_rule=pix2pixhd``
+``niter_fix_global 10``, ``--load_pretrain``              ``hd.niter_fix_global`` (`TorchAdam.restart`), ``train.init_from``
+train.py: one forward, then G's step, then D's step      `Pix2PixHD.train_step` (both from the same forward pass)
+``label_nc 35``, instance edges (``get_edges``)           ``data.num_classes``, `tfi2i.data.labels.instance_edges`
 =====================================================  ==============================================================
 
 Deviations and choices

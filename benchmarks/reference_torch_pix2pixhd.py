@@ -23,27 +23,7 @@ The network classes (in ``tests/reference/nvidia_pix2pixhd.py``: ``GlobalGenerat
 ``ResnetBlock``, ``MultiscaleDiscriminator``, ``NLayerDiscriminator``,
 ``weights_init``) are copied unchanged in substance (``Variable`` and
 ``padding=[1, 1]`` kept) from NVIDIA/pix2pixHD ``models/networks.py``, commit
-14b3b3c7fff413086e3b58df52096f16b6891172, under its licence:
-
-    Copyright (C) 2019 NVIDIA Corporation. Ting-Chun Wang, Ming-Yu Liu, Jun-Yan Zhu.
-    BSD License. All rights reserved.
-
-    Redistribution and use in source and binary forms, with or without
-    modification, are permitted provided that the following conditions are met:
-
-    * Redistributions of source code must retain the above copyright notice, this
-      list of conditions and the following disclaimer.
-
-    * Redistributions in binary form must reproduce the above copyright notice,
-      this list of conditions and the following disclaimer in the documentation
-      and/or other materials provided with the distribution.
-
-    THE AUTHOR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL
-    IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR ANY PARTICULAR PURPOSE.
-    IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, INDIRECT OR CONSEQUENTIAL
-    DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS,
-    WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING
-    OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+14b3b3c7fff413086e3b58df52096f16b6891172, under its BSD licence (the notice is in that file).
 
 Needs ``torch`` only (not a dependency of tfi2i; a CPU wheel is enough).
 """

@@ -330,6 +330,27 @@ def _unet_name(depth):
 
 
 # ------------------------------------------------------------------ import-reference
+def _check_new_workdir(workdir):
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise ConversionError(f"{workdir} already holds a run with checkpoints; choose another --workdir")
+
+
+def _write_run(workdir, cfg, model, checkpoint, discriminator, reference, arch):
+    """Writes an imported model as a run directory: ``config.json``, ``imported.json``, checkpoint 0 (its path)."""
+    from tfi2i import config as config_lib
+    from tfi2i.checkpoint import TrainingState, model_objects
+
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config_lib.to_json(cfg))
+    with open(os.path.join(workdir, "imported.json"), "w") as f:
+        json.dump({"generator": os.path.abspath(checkpoint),
+                   "discriminator": os.path.abspath(discriminator) if discriminator else None,
+                   "reference": reference, "architecture": arch}, f, indent=2)
+    return TrainingState(os.path.join(workdir, "checkpoints"), keep=1, **model_objects(model)).save(step=0, epoch=0)
+
+
 def import_reference(checkpoint, workdir, netG=None, norm=None, ngf=None, input_nc=None, output_nc=None,
                      dropout=0.5, discriminator=None, n_layers_D=None, ndf=None, name="pix2pix_imported"):
     """Turns a reference ``*_net_G.pth`` (or ``.npz``) into a tfi2i run directory; returns the checkpoint path.
@@ -373,24 +394,14 @@ def import_reference(checkpoint, workdir, netG=None, norm=None, ngf=None, input_
         disc = dataclasses.replace(disc, ndf=ndf or disc.ndf, n_layers=n_layers_D or disc.n_layers)
     cfg = dataclasses.replace(config_lib.Config(), name=name, generator=gen, discriminator=disc)
 
-    ckpt_dir = os.path.join(workdir, "checkpoints")
-    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-        raise ConversionError(f"{workdir} already holds a run with checkpoints; choose another --workdir")
-    from tfi2i.checkpoint import TrainingState, model_objects
+    _check_new_workdir(workdir)
     from tfi2i.pix2pix import build
 
     model = build(cfg)
     load_unet(model.generator, sd)
     if d_sd is not None:
         load_patchgan(model.discriminator, d_sd)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config_lib.to_json(cfg))
-    with open(os.path.join(workdir, "imported.json"), "w") as f:
-        json.dump({"generator": os.path.abspath(checkpoint),
-                   "discriminator": os.path.abspath(discriminator) if discriminator else None,
-                   "reference": "junyanz/pytorch-CycleGAN-and-pix2pix", "architecture": arch}, f, indent=2)
-    return TrainingState(ckpt_dir, keep=1, **model_objects(model)).save(step=0, epoch=0)
+    return _write_run(workdir, cfg, model, checkpoint, discriminator, "junyanz/pytorch-CycleGAN-and-pix2pix", arch)
 
 
 def _conv_indices(state_dict, prefix):
@@ -491,23 +502,12 @@ def import_pix2pixhd(checkpoint, workdir, label_nc=35, no_instance=False, discri
                           loss=config_lib.LossConfig(gan_mode="lsgan", weights={
                               "g_gan": 1.0, "g_feat": 10.0, "g_vgg": 10.0, "d_real": 0.5, "d_fake": 0.5}),
                           optim=config_lib.OptimConfig(decay_rule="pix2pixhd"), hd=hd)
-    ckpt_dir = os.path.join(workdir, "checkpoints")
-    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-        raise ConversionError(f"{workdir} already holds a run with checkpoints; choose another --workdir")
-    from tfi2i.checkpoint import TrainingState, model_objects
-
+    _check_new_workdir(workdir)
     model = build(cfg)
     load_pix2pixhd_generator(model.generator, sd)
     if d_sd is not None:
         load_multiscale_discriminator(model.discriminators, d_sd)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config_lib.to_json(cfg))
-    with open(os.path.join(workdir, "imported.json"), "w") as f:
-        json.dump({"generator": os.path.abspath(checkpoint),
-                   "discriminator": os.path.abspath(discriminator) if discriminator else None,
-                   "reference": "NVIDIA/pix2pixHD", "architecture": arch}, f, indent=2)
-    return TrainingState(ckpt_dir, keep=1, **model_objects(model)).save(step=0, epoch=0)
+    return _write_run(workdir, cfg, model, checkpoint, discriminator, "NVIDIA/pix2pixHD", arch)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

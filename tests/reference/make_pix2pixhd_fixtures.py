@@ -5,7 +5,7 @@ Needs ``torch`` and ``numpy`` only (not tfi2i, not TensorFlow, not torchvision):
     /work/torchvenv/bin/python tests/reference/make_pix2pixhd_fixtures.py
 
 The networks, losses and training order are NVIDIA/pix2pixHD's, commit
-14b3b3c (BSD licence, notice below); the classes live in ``nvidia_pix2pixhd.py``, copied from:
+14b3b3c (BSD licence); the classes live in ``nvidia_pix2pixhd.py``, copied from:
 
 * models/networks.py: ``GlobalGenerator``, ``LocalEnhancer``, ``ResnetBlock``,
   ``Encoder``, ``MultiscaleDiscriminator``, ``NLayerDiscriminator``,
@@ -44,29 +44,7 @@ Everything is float32 on CPU; the 3 training steps are also run in float64
 reference itself; ``gradgap/``, ``lossgap_*``, ``gap_fake_after``), which
 justifies the tolerances of the comparisons.
 
-----------------------------------------------------------------------------
-The copied class definitions carry this notice (NVIDIA/pix2pixHD LICENSE.txt):
-
-Copyright (C) 2019 NVIDIA Corporation. Ting-Chun Wang, Ming-Yu Liu, Jun-Yan Zhu.
-BSD License. All rights reserved.
-
-Redistribution and use in source and binary forms, with or without
-modification, are permitted provided that the following conditions are met:
-
-* Redistributions of source code must retain the above copyright notice, this
-  list of conditions and the following disclaimer.
-
-* Redistributions in binary form must reproduce the above copyright notice,
-  this list of conditions and the following disclaimer in the documentation
-  and/or other materials provided with the distribution.
-
-THE AUTHOR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL
-IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR ANY PARTICULAR PURPOSE.
-IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, INDIRECT OR CONSEQUENTIAL
-DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS,
-WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING
-OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-----------------------------------------------------------------------------
+NVIDIA's licence notice is in ``nvidia_pix2pixhd.py``, with the copied code.
 """
 
 import os

@@ -76,6 +76,7 @@ E in ``optimizer_G`` (and ``update_fixed_params``)        `Pix2PixHD.generator_v
 ``sample_features``                                      `Pix2PixHD.sampled_features` (seeded)
 ``--use_encoded_image``                                  ``hd.use_encoded_image``
 ``resize_or_crop scale_width``, ``loadSize 1024``, flip    ``data.resize_or_crop``, ``data.load_size=(512, 1024)``, ``flip``
+``resize_or_crop crop --fineSize 1024`` (train_1024p_12G)  ``data.resize_or_crop=crop``, ``data.crop_size``
 Adam lr 2e-4, beta1 0.5, beta2 0.999, batch 1             ``optim`` (``adam=torch``: torch.optim.Adam's update), ``data.batch_size``
 ``niter 100`` + ``niter_decay 100`` (1024p: 50 + 50)      ``optim.n_epochs`` / ``n_epochs_decay``, ``decay_rule=pix2pixhd``
 ``niter_fix_global 10``, ``--load_pretrain``              ``hd.niter_fix_global`` (`TorchAdam.restart`), ``train.init_from``
@@ -102,6 +103,9 @@ Deviations and choices
   ``--load_features``) are not reproduced: ``--features`` is for ``512p``.
 * **Learning-rate schedule**: NVIDIA's rule (`tfi2i.schedules.Pix2PixHDLinearDecay`:
   the last epoch runs at ``lr / niter_decay``, not 0), not junyanz's.
+* **``resize_or_crop crop``** (NVIDIA's 12 GB 1024p script): an image smaller
+  than the crop is an error (NVIDIA's ``__crop`` returns it uncropped), and
+  evaluation takes the centre crop (NVIDIA's test would crop at random).
 * **Image pool**: ``pool_size`` 0 in the reference's defaults; not implemented.
 * **Mixed precision** (NVIDIA ``--fp16`` with apex AMP) is ``--mixed-precision``.
 * **Evaluation** is at the training resolution of the task (1024x512 for

@@ -43,6 +43,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_format import initial_state, sample  # noqa: E402
+from torch_state import load_numpy, numpy_state  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NGF = NDF = 8
@@ -153,17 +154,6 @@ def kinds_of(net):
         shapes.append(tuple(value.shape))
         kinds.append(kind)
     return keys, shapes, kinds
-
-
-def load_numpy(net, state):
-    full = net.state_dict()
-    for key, value in state.items():
-        full[key] = torch.from_numpy(value.copy())
-    net.load_state_dict(full)
-
-
-def numpy_state(net):
-    return {k: v.detach().numpy().copy() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
 # ----------------------------------------------------------------------------- objective (models/pix2pix_model.py)

@@ -56,6 +56,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_format import initial_state, sample  # noqa: E402
+from torch_state import load_numpy, numpy_state  # noqa: E402
 from nvidia_pix2pixhd import (  # noqa: E402  (NVIDIA's classes: the repository's one copy)
     VGG_CONVS, Encoder, GANLoss, GlobalGenerator, LocalEnhancer, MultiscaleDiscriminator, VGGLoss, Vgg19,
     get_norm_layer, vgg19_features)
@@ -185,17 +186,6 @@ def vgg_kinds():
         shapes += [tuple(w.shape), (w.shape[0],)]
         kinds += ["kaiming_fan_out", f"torch_bias:{w.shape[1] * 9}"]
     return keys, shapes, kinds
-
-
-def load_numpy(net, state):
-    full = net.state_dict()
-    for key, value in state.items():
-        full[key] = torch.from_numpy(value.copy())
-    net.load_state_dict(full)
-
-
-def numpy_state(net):
-    return {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def nhwc(t):

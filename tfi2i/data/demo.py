@@ -336,9 +336,13 @@ def default_demo_root(size: int = 256, photos_only: bool = False) -> Path:
 
     ``demo_photos_v{DEMO_VERSION}_{size}`` with ``photos_only``.
     """
-    cache = os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i")
     kind = "demo_photos" if photos_only else "demo"
-    return Path(cache) / f"{kind}_v{DEMO_VERSION}_{int(size)}"
+    return _cache_dir() / f"{kind}_v{DEMO_VERSION}_{int(size)}"
+
+
+def _cache_dir() -> Path:
+    """``$TFI2I_CACHE``, default ``~/.cache/tfi2i``: where the demo sets are generated."""
+    return Path(os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i"))
 
 
 def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool = False, **kw) -> Path:
@@ -502,8 +506,7 @@ def ensure_label_demo(root: PathLike | None = None, size: tuple[int, int] = (64,
         raise TypeError(f"ensure_label_demo got unexpected arguments: {sorted(unknown)}")
     h, w = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if root is None:
-        cache = os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i")
-        root = Path(cache) / f"label_demo_v{DEMO_VERSION}_{int(num_classes)}c_{h}x{w}"
+        root = _cache_dir() / f"label_demo_v{DEMO_VERSION}_{int(num_classes)}c_{h}x{w}"
     root = Path(root)
     args = {"num_train": 16, "num_val": 4, "seed": 0, **kw}
     want = {"version": DEMO_VERSION, "num_train": int(args["num_train"]), "num_val": int(args["num_val"]),

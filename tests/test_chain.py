@@ -54,6 +54,14 @@ def pix2pixhd_smoke(task, features=False):
     return make
 
 
+def msg_unet_smoke(tmp):
+    from tfi2i.data.demo import make_label_demo
+
+    path = str(make_label_demo(tmp / "labels", num_train=4, num_val=2, size=(128, 256), num_classes=35))
+    cfg = importlib.import_module("msg_unet_cityscapes").smoke_config(path)
+    return C.replace(cfg, data={"direction": "BtoA"}, train={"export_at_end": True})
+
+
 #: name -> (tmp_path -> config). One line per recipe (and per toy shape).
 CASES = {
     "pix2pix_facades": recipe_smoke("pix2pix_facades"),
@@ -61,6 +69,7 @@ CASES = {
     "modified_pix2pix_day2night": recipe_smoke("modified_pix2pix_day2night"),
     "pix2pixhd_cityscapes": pix2pixhd_smoke("512p"),  # labels + instance boundaries, global G, 2-scale D
     "pix2pixhd_cityscapes_feat": pix2pixhd_smoke("512p", features=True),  # + raw instance ids, E, seeded clusters
+    "msg_unet_cityscapes": msg_unet_smoke,  # segmented RGB in, five scales out, resized inputs, one D per scale
     "toy_multiscale": lambda tmp: toys.smoke_config("multiscale"),  # five scales out at 2:1
     "toy_grit": label_toy("grit"),  # label map + style image in, y = y_rec + y_res out, noise
     "toy_pix2pixhd": label_toy("pix2pixhd"),  # one-hot labels + instance boundaries in at 2:1

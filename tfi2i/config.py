@@ -74,6 +74,15 @@ class DataConfig:
     the batch, key `instance_ids`, int32 `[H, W, 1]`, resized (nearest),
     cropped and flipped exactly like the label map (pix2pixHD's feature
     encoder).
+    `label_colors` (needs `x_kind=labels`): `cityscapes` renders the label
+    map as "segmented RGB" (MSG U-Net's Cityscapes input, what the
+    `gtFine_color.png` files hold): the ids are read, checked, resized
+    (nearest), cropped and flipped as above, then `x` becomes float32
+    `[H, W, 3]` in [-1, 1], the official colour of each labelId
+    (`tfi2i.metrics.cityscapes.LABEL_COLORS`; ids outside 0..33 black, like
+    `unlabeled`), and its pyramid levels are block means like any rgb side
+    (`tfi2i.data.labels.colorize`). The source still gives ids; the kind of
+    the batch's `x` is `x_batch_kind` (`rgb`). Empty (the default): ids.
 
     Layouts (`tfi2i.data.sources.open_source`): `auto` detects them;
     `side_by_side` (pix2pix release), `two_folders` (`A/`, `B/`[, `inst/`],
@@ -96,6 +105,17 @@ class DataConfig:
     RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none", "crop")
     #: Valid `x_kind` / `y_kind` values.
     KINDS = ("rgb", "labels")
+    #: Valid `label_colors` values (empty: the label map stays ids).
+    LABEL_PALETTES = ("", "cityscapes")
+
+    @property
+    def x_batch_kind(self) -> str:
+        """The kind of the batch's `x`: `rgb` when `label_colors` renders the label map in colour, else `x_kind`.
+
+        `x_kind` is what the source gives (and `check_source` checks); this is
+        what the pipeline hands the model.
+        """
+        return "rgb" if self.label_colors else self.x_kind
 
     @property
     def crop_hw(self) -> tuple[int, int]:
@@ -120,6 +140,7 @@ class DataConfig:
     x_kind: str = "rgb"  # rgb | labels (class ids in [0, num_classes), int32 [H, W, 1] in the batch)
     y_kind: str = "rgb"  # rgb | labels
     num_classes: int = 0  # classes of a labels side; ids outside [0, num_classes) stop the run
+    label_colors: str = ""  # "" | cityscapes: x_kind=labels batched as its colour map, float32 [H, W, 3] (see above)
     instances: str = ""  # two_folders: sub-folder of instance-id PNGs (e.g. inst); pix2pixhd/cityscapes: non-empty = on
     instance_ids: bool = False  # with instances: also batch key `instance_ids`, the raw int32 instance ids
     flip: bool = True
@@ -161,6 +182,10 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be one of {', '.join(self.KINDS)}, got {getattr(self, name)!r}")
         # cross-field rules (a labels side needs num_classes, load_size=0 needs resize_and_crop) are checked
         # where the data is opened (tfi2i.data.pipeline.check_config), so that `--set` order does not matter
+        if self.label_colors not in self.LABEL_PALETTES:
+            raise ConfigError(f"data.label_colors must be one of {', '.join(repr(v) for v in self.LABEL_PALETTES)} "
+                              f"(empty: label ids; cityscapes: the official Cityscapes colours), "
+                              f"got {self.label_colors!r}")
         if not isinstance(self.instance_ids, bool):
             raise ConfigError(f"data.instance_ids must be true or false, got {self.instance_ids!r}")
         if self.num_classes < 0:

@@ -55,7 +55,9 @@ class InputSpec:
     ``channels`` is what the network sees: 3 (or 1) for ``rgb`` / ``style``,
     ``num_classes`` for ``labels`` (one-hot), 1 for ``instances`` (boundary map),
     any number for ``features``. ``ids`` (``instances`` only): callers supply
-    raw instance ids, the model computes the boundary map.
+    raw instance ids, the model computes the boundary map. ``resized_from``
+    (an ``rgb`` input): this input is the full-size input of that name
+    downscaled by ``factor`` (>= 2) when the caller does not supply it.
     """
 
     name: str
@@ -63,6 +65,8 @@ class InputSpec:
     channels: int = 3
     num_classes: int = 0
     ids: bool = False
+    factor: int = 1
+    resized_from: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -81,16 +85,22 @@ class InputSpec:
 
         if self.ids and self.kind != "instances":
             raise ContractError(f"input '{self.name}': ids=True is for an instances input, not {self.kind}")
+        if int(self.factor) < 1 or (self.resized_from and (int(self.factor) < 2 or self.kind != "rgb")) or (
+                int(self.factor) != 1 and not self.resized_from):
+            raise ContractError(f"input '{self.name}': a resized input is an rgb input with resized_from set and "
+                                f"factor >= 2 (got kind {self.kind}, factor {self.factor}, resized_from "
+                                f"{self.resized_from!r})")
 
     @property
     def conditions(self):
-        """True when D sees this input beside the image it judges (not a style image, not a feature map)."""
-        return self.kind not in ("style", "features")
+        """True when D sees this input beside the image it judges (not a style image, a feature map or a
+        resized copy of another input)."""
+        return self.kind not in ("style", "features") and not self.resized_from
 
     @property
     def supplied(self):
-        """True when callers supply this input (every kind but ``features``, which the model fills)."""
-        return self.kind != "features"
+        """True when callers supply this input (all but ``features``, which the model fills, and resized copies)."""
+        return self.kind != "features" and not self.resized_from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +141,10 @@ class Contract:
             raise ContractError(f"input names must be unique, got {names}")
         if not self.inputs:
             raise ContractError("a model needs at least one input")
+        for spec in self.inputs:
+            if spec.resized_from and spec.resized_from not in [i.name for i in self.inputs if not i.resized_from]:
+                raise ContractError(f"input '{spec.name}' is resized from '{spec.resized_from}', which is not a "
+                                    f"full-size input of the contract ({', '.join(names)})")
         outs = [o.name for o in self.outputs]
         if not outs or outs[0] != "y" or len(set(outs)) != len(outs):
             raise ContractError(f"outputs must be unique and start with the translation 'y', got {outs}")
@@ -180,7 +194,7 @@ class Contract:
     @property
     def main_input(self):
         """The input a plain image-to-image tool feeds: the first one that is not a style image or a feature map."""
-        return next(i for i in self.inputs if i.kind not in ("style", "features"))
+        return next(i for i in self.inputs if i.kind not in ("style", "features") and not i.resized_from)
 
     # ------------------------------------------------------------------ tensors
     def encode(self, raw, fallback_style=None):
@@ -192,15 +206,21 @@ class Contract:
         ``ids=True``, is computed from the raw ids; ``features``: must be
         there (the model fills it before calling this); ``rgb`` /
         ``style``: cast to float32. A missing style input takes
-        ``fallback_style`` (GRIT trains its style encoder on the target).
+        ``fallback_style`` (GRIT trains its style encoder on the target); a
+        missing resized input is its ``resized_from`` input downscaled
+        (`tfi2i.data.augment.downscale`).
         """
         import tensorflow as tf
 
         from tfi2i.data.labels import one_hot
 
+        from tfi2i.data.augment import downscale
+
         out = {}
-        for spec in self.inputs:
+        for spec in sorted(self.inputs, key=lambda s: bool(s.resized_from)):  # full-size inputs first
             value = raw.get(spec.name)
+            if value is None and spec.resized_from:
+                value = downscale(out[spec.resized_from], spec.factor)
             if value is None and spec.kind == "style":
                 value = fallback_style
             if value is None and spec.kind == "features":
@@ -216,7 +236,7 @@ class Contract:
 
                 value = instance_edges(value)  # raw ids in; the network takes the boundary map
             out[spec.name] = tf.cast(value, tf.float32)
-        return out
+        return {spec.name: out[spec.name] for spec in self.inputs}
 
     def condition(self, encoded):
         """What a conditional D sees beside the judged image: the encoded non-style inputs, concatenated."""

@@ -203,7 +203,8 @@ class PairedGAN(keras.Model):
 
         fake = self.generate(batch, training=False)
         size = tf.shape(batch["y"])[1:3]
-        panels = [(spec.name, show_input(spec, batch.get(spec.name, batch["y"]))) for spec in self.contract.inputs]
+        panels = [(spec.name, show_input(spec, batch.get(spec.name, batch["y"]))) for spec in self.contract.inputs
+                  if not spec.resized_from]  # a resized copy of an input is not a column of its own
         for spec in self.contract.outputs:
             image = fake[spec.name]
             if spec.factor != 1:
@@ -291,8 +292,12 @@ class PairedGAN(keras.Model):
         if pairs:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
-    def with_inputs(self, batch, seeds=None):
-        """The batch plus ``inputs`` (the encoded network inputs, noise included) and ``condition`` (D's view)."""
+    def with_inputs(self, batch, seeds=None, training=False):
+        """The batch plus ``inputs`` (the encoded network inputs, noise included) and ``condition`` (D's view).
+
+        ``training``: True inside a training step (a model whose encoding has
+        trainable parts, pix2pixHD's feature encoder, runs them in training mode).
+        """
         inputs = self.encode(batch)
         return {**batch, "inputs": self._with_noise(inputs, seeds), "condition": self.contract.condition(inputs)}
 
@@ -332,6 +337,52 @@ class PairedGAN(keras.Model):
         for name, value in logs.items():
             self.trackers[name].update_state(value * replicas)  # this replica's own mean
         return logs
+
+
+class OneForwardGAN(PairedGAN):
+    """pix2pixHD's update order (NVIDIA ``train.py``; also TensorFlow's pix2pix tutorial's two-tape step).
+
+    One forward pass computes G's outputs, the D passes and every loss term
+    with the weights as they are (`objective`); then G's update and D's update,
+    both from those numbers. In `PairedGAN`'s pix2pix order G is judged by the
+    just-updated D instead. Subclasses implement `objective` (one method for
+    both sides, so the D passes on the real pair feed both ``d_real`` and G's
+    feature matching) and may override `generator_gradients` (pix2pixHD's
+    fixed-global phase).
+    """
+
+    def objective(self, batch, fake, training=True):
+        """``(generator terms, discriminator terms)``, each ``{name: [B]}``; D's side on detached fakes."""
+        raise NotImplementedError
+
+    def generator_terms(self, batch, fake, training=True):
+        return self.objective(batch, fake, training)[0]
+
+    def discriminator_terms(self, batch, fake, training=True):
+        return self.objective(batch, fake, training)[1]
+
+    def generator_gradients(self, grads):
+        """G's gradients (aligned with `generator_variables`) before they are applied; unchanged here."""
+        return grads
+
+    def train_step(self, batch):
+        """One forward pass, both objectives, then G's and D's updates (see the class docstring)."""
+        g_vars, d_vars = self.generator_variables, self.discriminator_variables
+        seeds = self.training_seeds(tf.shape(batch["y"])[0]) if self.contract.stochastic else None
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            batch = self.with_inputs(batch, seeds, training=True)  # inside the tapes: trainable encodings train
+            fake = self.generator(batch["inputs"], training=True)
+            g_terms, d_terms = self.objective(batch, fake, training=True)
+            g_total, g_logs = self.weighted_sum(g_terms)
+            d_total, d_logs = self.weighted_sum(d_terms)
+            g_scaled, d_scaled = _scale(self.g_optimizer, g_total), _scale(self.d_optimizer, d_total)
+        g_grads = self.generator_gradients(g_tape.gradient(g_scaled, g_vars))
+        d_grads = d_tape.gradient(d_scaled, d_vars)
+        for optimizer, grads, variables in ((self.g_optimizer, g_grads, g_vars), (self.d_optimizer, d_grads, d_vars)):
+            pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+            if pairs:
+                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
 
 def _loss_scaled(optimizer):

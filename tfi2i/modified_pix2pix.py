@@ -103,7 +103,7 @@ def build(cfg) -> ModifiedPix2Pix:
     from tfi2i.networks import build_discriminator
 
     pix2pix.check_single_input(cfg)
-    if pix2pix.input_channels(cfg) != cfg.generator.output_channels or getattr(cfg.data, "x_kind", "rgb") != "rgb":
+    if pix2pix.input_channels(cfg) != cfg.generator.output_channels or cfg.data.x_batch_kind != "rgb":
         raise ValueError("the reconstruction G(G(x)) needs an RGB input with generator.input_channels == "
                          "generator.output_channels")
     discriminator = build_discriminator(cfg.discriminator, pix2pix.discriminator_channels(cfg))

@@ -17,14 +17,14 @@ from tfi2i.networks.unet import unet_depth
 
 def input_channels(cfg):
     """Channels of G's input ``x``: ``data.num_classes`` for a label map, else ``generator.input_channels``."""
-    if getattr(cfg.data, "x_kind", "rgb") == "labels":
+    if cfg.data.x_batch_kind == "labels":
         return int(cfg.data.num_classes)
     return int(cfg.generator.input_channels)
 
 
 def unet_contract(cfg):
     """The inference contract of a U-Net run: ``x`` (rgb or labels) -> ``y``, sizes a multiple of ``2**depth``."""
-    kind = getattr(cfg.data, "x_kind", "rgb")
+    kind = cfg.data.x_batch_kind
     return image_contract(input_channels(cfg), cfg.generator.output_channels, multiple=2 ** unet_depth(cfg.generator.name),
                           kind=kind, num_classes=int(getattr(cfg.data, "num_classes", 0)) if kind == "labels" else 0)
 

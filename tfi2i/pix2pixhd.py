@@ -17,11 +17,11 @@ Objective (``Pix2PixHDModel.forward``), each term one entry of ``loss.weights``:
 * ``d_real``, ``d_fake``: LSGAN on the real pair and the detached fake pair,
   weights 0.5 each (``loss_D = (loss_D_fake + loss_D_real) * 0.5``).
 
-Update order (``train.py``): one forward pass computes G's output, the three
-D passes (fake detached, real, fake) and every loss with the weights as they
-are; then G's update and D's update, both from those numbers (D's real pass
-feeds both ``d_real`` and the feature-matching targets). This differs from
-pix2pix, where G is judged by the just-updated D.
+Update order (``train.py``; `tfi2i.gan.OneForwardGAN`): one forward pass
+computes G's output, the three D passes (fake detached, real, fake) and every
+loss with the weights as they are; then G's update and D's update, both from
+those numbers (D's real pass feeds both ``d_real`` and the feature-matching
+targets). This differs from pix2pix, where G is judged by the just-updated D.
 
 ``niter_fix_global`` (``--niter_fix_global``, the 1024p recipe): for the
 first that many epochs only the outermost local enhancer (layers
@@ -65,7 +65,7 @@ from tfi2i import config as config_lib
 from tfi2i import losses
 from tfi2i.contract import Contract, ContractError, InputSpec, OutputSpec
 from tfi2i.features import FeatureFileError
-from tfi2i.gan import PairedGAN, _scale, outputs_of
+from tfi2i.gan import OneForwardGAN, outputs_of
 from tfi2i.networks import pix2pixhd as nets
 
 NET_G = ("global", "local")
@@ -133,7 +133,7 @@ class Pix2PixHDConfig(config_lib.Config):
             raise config_lib.ConfigError("hd.instance_feat averages E's features per instance: it needs "
                                          "data.instances (the instance maps) and data.instance_ids=true "
                                          "(their raw ids)")
-        if hd.label_feat and data.x_kind != "labels":
+        if hd.label_feat and data.x_batch_kind != "labels":
             raise config_lib.ConfigError("hd.label_feat averages E's features per label: it needs data.x_kind=labels")
         if hd.features and self.generator.output_channels != 3:
             raise config_lib.ConfigError("hd.instance_feat / label_feat: E encodes the photo, "
@@ -141,7 +141,7 @@ class Pix2PixHDConfig(config_lib.Config):
 
 
 # ----------------------------------------------------------------- model
-class Pix2PixHD(PairedGAN):
+class Pix2PixHD(OneForwardGAN):
     """pix2pixHD's objective and update order (module docstring).
 
     Args:
@@ -363,14 +363,8 @@ class Pix2PixHD(PairedGAN):
             g_terms["g_vgg"] = losses.vgg_loss(self.vgg(y_fake, training=False), self.vgg(y, training=False))
         return g_terms, d_terms
 
-    def generator_terms(self, batch, fake, training=True):
-        return self.objective(batch, fake, training)[0]
-
-    def discriminator_terms(self, batch, fake, training=True):
-        return self.objective(batch, fake, training)[1]
-
-    # ------------------------------------------------------------- training step
-    def _phase(self, grads):
+    # ------------------------------------------------------------- training step (`OneForwardGAN.train_step`)
+    def generator_gradients(self, grads):
         """``niter_fix_global``: no update of the global part in the first epochs; a fresh Adam when they end."""
         if not self.fix_global_epochs:
             return grads
@@ -388,30 +382,12 @@ class Pix2PixHD(PairedGAN):
                 lambda: tf.constant(False))
         return grads
 
-    def train_step(self, batch):
-        """NVIDIA's step: one forward pass, both objectives, then G's and D's updates (see the module docstring)."""
-        g_vars, d_vars = self.generator_variables, self.discriminator_variables
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            batch = self.with_inputs(batch, training=True)  # inside the tape: E(y) is trained through G's loss
-            fake = self.generator(batch["inputs"], training=True)
-            g_terms, d_terms = self.objective(batch, fake, training=True)
-            g_total, g_logs = self.weighted_sum(g_terms)
-            d_total, d_logs = self.weighted_sum(d_terms)
-            g_scaled, d_scaled = _scale(self.g_optimizer, g_total), _scale(self.d_optimizer, d_total)
-        g_grads = self._phase(g_tape.gradient(g_scaled, g_vars))
-        d_grads = d_tape.gradient(d_scaled, d_vars)
-        for optimizer, grads, variables in ((self.g_optimizer, g_grads, g_vars), (self.d_optimizer, d_grads, d_vars)):
-            pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-            if pairs:
-                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
-
 
 # ----------------------------------------------------------------- builder
 def input_channels(cfg):
     """G's named inputs in NVIDIA's concatenation order: ``x`` (one-hot labels or RGB), ``instances``, ``feat``."""
     data = cfg.data
-    channels = {"x": int(data.num_classes) if data.x_kind == "labels" else int(cfg.generator.input_channels)}
+    channels = {"x": int(data.num_classes) if data.x_batch_kind == "labels" else int(cfg.generator.input_channels)}
     if data.instances:
         channels["instances"] = 1
     if cfg.hd.features:
@@ -428,7 +404,7 @@ def contract(cfg):
     clusters); E's ``2**n_downsample_e`` joins the size multiple.
     """
     hd, data = cfg.hd, cfg.data
-    x = (InputSpec("x", "labels", num_classes=int(data.num_classes)) if data.x_kind == "labels"
+    x = (InputSpec("x", "labels", num_classes=int(data.num_classes)) if data.x_batch_kind == "labels"
          else InputSpec("x", "rgb", int(cfg.generator.input_channels)))
     inputs = (x, InputSpec("instances", "instances", ids=bool(hd.instance_feat))) if data.instances else (x,)
     if hd.features:

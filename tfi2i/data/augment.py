@@ -315,20 +315,41 @@ def eval_transform(x, y, crop_size):
     return eval_image(x, crop_size), eval_image(y, crop_size)
 
 
-def pyramid_levels(image, levels, kind="rgb"):
-    """Per-level resized versions of ``image`` ``[H, W, C]``: level k has size ``(H // 2^k, W // 2^k)``.
+def downscale(image, factor, kind="rgb"):
+    """``image`` ``[H, W, C]`` or ``[B, H, W, C]`` at ``1 / factor`` of its size, ``(H // factor, W // factor)``.
 
-    Level 0 is the image itself; each coarser level is a downsampling of the
-    full image, as MSG U-Net / PAN feed to their multi-scale inputs and
-    discriminators: area (box filter) for rgb, nearest neighbour for
+    ``rgb``: the mean of each ``factor x factor`` block (average pooling,
+    VALID: a remainder row or column is dropped), which is what an area
+    resize by an integer factor computes, as a graph op that also runs under
+    XLA; ``labels``: every ``factor``-th pixel (nearest neighbour, ids stay
+    ids). The one downscaling of MSG U-Net's input and target pyramids, in
+    tf.data (`pyramid_levels`) and in the model (`tfi2i.contract`'s resized
+    inputs). ``factor`` 1 returns the image (as a tensor).
+    """
+    factor = int(factor)
+    image = tf.convert_to_tensor(image)
+    if factor == 1:
+        return image
+    single = image.shape.rank == 3
+    batch = image[tf.newaxis] if single else image
+    if kind == "labels":
+        out = batch[:, ::factor, ::factor, :]
+        shape = tf.shape(batch)
+        out = out[:, : shape[1] // factor, : shape[2] // factor, :]
+    else:
+        out = tf.nn.avg_pool2d(tf.cast(batch, tf.float32), factor, factor, "VALID")
+    return out[0] if single else out
+
+
+def pyramid_levels(image, levels, kind="rgb"):
+    """Per-level downscaled versions of ``image`` ``[H, W, C]``: level k has size ``(H // 2^k, W // 2^k)``.
+
+    Level 0 is the image itself; each coarser level is `downscale` of the
+    full image by ``2^k``, as MSG U-Net / PAN feed to their multi-scale inputs
+    and discriminators: block means for rgb, nearest neighbour for
     ``labels`` (ids stay ids). Rectangular images keep their aspect ratio.
     """
-    out = [image]
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    method = "area" if kind == "rgb" else "nearest"
-    for k in range(1, levels):
-        out.append(tf.image.resize(image, (h // 2**k, w // 2**k), method=method))
-    return tuple(out)
+    return tuple([image] + [downscale(image, 2**k, kind) for k in range(1, levels)])
 
 
 def add_pyramid(example, levels, kinds=("rgb", "rgb")):

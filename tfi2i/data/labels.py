@@ -6,7 +6,8 @@ and one-hot encoded inside the model (:func:`one_hot`), so that exports take
 compact id maps, as pix2pixHD's ``encode_input``. Instance ids (Cityscapes
 ``*_instanceIds.png``, 16-bit, e.g. ``26001`` = car 1) become pix2pixHD's
 boundary map (:func:`instance_edges`, ``models/pix2pixHD_model.py``
-``get_edges``).
+``get_edges``). :func:`colorize` renders ids in a data set's official
+colours (``data.label_colors``: MSG U-Net's "segmented RGB" Cityscapes input).
 
 All functions are plain TensorFlow ops: usable in ``tf.data`` maps, in a
 ``tf.function`` and (except the assertion's string formatting, which XLA
@@ -15,9 +16,15 @@ keeps on the host) in the training step.
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["one_hot", "instance_edges", "check_ids"]
+__all__ = ["one_hot", "instance_edges", "check_ids", "colorize", "PALETTES"]
+
+#: Palettes :func:`colorize` knows (``data.label_colors``).
+PALETTES = ("cityscapes",)
 
 
 def one_hot(ids, num_classes):
@@ -97,3 +104,46 @@ def check_ids(ids, num_classes, name):
     )
     with tf.control_dependencies([check]):
         return tf.identity(ids)
+
+
+@functools.lru_cache(maxsize=None)
+def palette_lut(palette="cityscapes"):
+    """uint8 ``[256, 3]`` numpy table ``id -> RGB`` of a palette (ids without a colour are black).
+
+    ``cityscapes``: :data:`tfi2i.metrics.cityscapes.LABEL_COLORS` for labelIds
+    0..33 (the one Cityscapes palette of the package; also what
+    :func:`tfi2i.data.tfds_sources.label_colors` uses), black like
+    ``unlabeled`` elsewhere. Read-only.
+    """
+    if palette not in PALETTES:
+        raise ValueError(f"unknown label palette {palette!r}; known: {', '.join(PALETTES)}")
+    from tfi2i.metrics.cityscapes import LABEL_COLORS  # on use: tfi2i.metrics imports more than this table
+
+    lut = np.zeros((256, 3), np.uint8)
+    lut[: len(LABEL_COLORS)] = LABEL_COLORS
+    lut.flags.writeable = False
+    return lut
+
+
+def colorize(ids, palette="cityscapes"):
+    """Class ids ``[..., 1]`` -> their palette colours, uint8 ``[..., 3]`` (RGB).
+
+    A ``tf.gather`` on a constant table, so it runs in ``tf.data`` maps and in
+    a ``tf.function``. Ids outside the palette (for ``cityscapes``: outside
+    0..33, e.g. pix2pixHD's 35th class or a negative id) are black, the colour
+    of ``unlabeled``. uint8 rather than [-1, 1] so that the result can be
+    written as a PNG or compared with ``gtFine_color.png`` as is; the pipeline
+    scales it with :func:`tfi2i.data.augment.to_signed`.
+
+    Args:
+        ids: any int dtype, ``[H, W, 1]`` or ``[B, H, W, 1]`` (any leading
+            dimensions; the last must be 1).
+        palette: one of :data:`PALETTES`.
+
+    Returns:
+        uint8 ``[..., 3]``: the shape of ``ids`` with 3 channels.
+    """
+    lut = tf.constant(palette_lut(palette))
+    ids = tf.cast(tf.squeeze(tf.convert_to_tensor(ids), axis=-1), tf.int64)
+    inside = tf.logical_and(ids >= 0, ids < lut.shape[0])
+    return tf.gather(lut, tf.where(inside, ids, tf.zeros_like(ids)))

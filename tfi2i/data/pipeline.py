@@ -20,6 +20,10 @@ mode's size, :class:`~tfi2i.config.DataConfig`):
 * ``x``, ``y``: kind ``rgb`` float32 ``[B, H, W, 3]`` in [-1, 1]; kind
   ``labels`` int32 ``[B, H, W, 1]`` class ids in ``[0, num_classes)``
   (checked; the model one-hot encodes them, :func:`tfi2i.data.labels.one_hot`).
+  With ``data.label_colors`` (``x_kind=labels``) ``x`` is instead the colour
+  rendering of the augmented ids (:func:`tfi2i.data.labels.colorize`),
+  float32 ``[B, H, W, 3]`` in [-1, 1], an ``rgb`` side from then on
+  (``DataConfig.x_batch_kind``).
 * ``instances`` (with ``data.instances``): float32 ``[B, H, W, 1]`` in {0, 1},
   pix2pixHD's instance boundary map (:func:`tfi2i.data.labels.instance_edges`)
   of the augmented instance ids.
@@ -27,13 +31,16 @@ mode's size, :class:`~tfi2i.config.DataConfig`):
   int32 ``[B, H, W, 1]``, the raw instance-id map (e.g. Cityscapes ``26001``),
   resized (nearest), cropped and flipped exactly like the label map, for
   pix2pixHD's feature encoder (per-instance average pooling).
-* ``x_levels``, ``y_levels`` (``data.pyramid_levels > 0``); ``name`` (evaluation).
+* ``x_levels``, ``y_levels`` (``data.pyramid_levels > 0``): per-level
+  :func:`~tfi2i.data.augment.downscale` of the batch's ``x`` / ``y`` by its
+  kind (block means for rgb, including a colour-rendered label map; nearest
+  for ids); ``name`` (evaluation).
 """
 
 import tensorflow as tf
 
 from tfi2i.data import labels
-from tfi2i.data.augment import add_pyramid, augment_image, augment_sides, eval_image, eval_sides
+from tfi2i.data.augment import add_pyramid, augment_image, augment_sides, eval_image, eval_sides, to_signed
 from tfi2i.data.degrade import check_task, make_example
 from tfi2i.data.images import DataError
 
@@ -53,7 +60,8 @@ def check_config(data_cfg):
 
     Raises:
         ConfigError: a labels side without ``num_classes``; ``load_size=0`` with a mode other than
-            ``resize_and_crop``; ``instance_ids`` without ``instances``.
+            ``resize_and_crop``; ``instance_ids`` without ``instances``; ``label_colors`` without
+            ``x_kind=labels``.
     """
     from tfi2i.config import ConfigError
 
@@ -67,6 +75,10 @@ def check_config(data_cfg):
         raise ConfigError("data.instance_ids=true adds the raw instance-id maps to the batch, but there are no "
                           "instance maps: set data.instances (two_folders: the sub-folder of instance-id PNGs, e.g. "
                           "inst; pix2pixhd / cityscapes: any non-empty value, e.g. inst) or data.instance_ids=false")
+    if getattr(data_cfg, "label_colors", "") and data_cfg.x_kind != "labels":
+        raise ConfigError(f"data.label_colors={data_cfg.label_colors} renders x's label ids in colour, but "
+                          f"data.x_kind={data_cfg.x_kind}: set data.x_kind=labels (and data.num_classes) to read "
+                          "label-id maps, or data.label_colors= (empty) for images that are already in colour")
 
 
 def check_source(source, data_cfg):
@@ -126,7 +138,24 @@ def _describe(source):
 def _finish(example, data_cfg):
     if not data_cfg.pyramid_levels:
         return example
-    return add_pyramid(example, data_cfg.pyramid_levels, (data_cfg.x_kind, data_cfg.y_kind))
+    return add_pyramid(example, data_cfg.pyramid_levels, (_x_batch_kind(data_cfg), data_cfg.y_kind))
+
+
+def _x_batch_kind(data_cfg):
+    """The kind of the batch's x (`DataConfig.x_batch_kind`): rgb once `label_colors` has coloured the ids."""
+    return getattr(data_cfg, "x_batch_kind", data_cfg.x_kind)  # duck-typed configs without the field: x_kind
+
+
+def _x(ids_or_image, data_cfg):
+    """The batch's x from the augmented x side: as it is, or (``data.label_colors``) the ids' colours in [-1, 1].
+
+    Colouring after the augmentation keeps the ids exact through the nearest
+    resize, crop and flip, so every pixel is a palette colour.
+    """
+    palette = getattr(data_cfg, "label_colors", "")
+    if not palette:
+        return ids_or_image
+    return to_signed(labels.colorize(ids_or_image, palette))
 
 
 def _sides(record, data_cfg):
@@ -148,8 +177,9 @@ def _sides(record, data_cfg):
 
 
 def _paired(out, kinds, data_cfg):
-    """The example dict of augmented sides: x, y and (with instances) the boundary map [and the raw ids]."""
-    example = {"x": out[0], "y": out[1]}
+    """The example dict of augmented sides: x (coloured with ``data.label_colors``), y and (with instances) the
+    boundary map [and the raw ids]."""
+    example = {"x": _x(out[0], data_cfg), "y": out[1]}
     if len(kinds) > 2:
         example["instances"] = labels.instance_edges(out[2])
         if getattr(data_cfg, "instance_ids", False):
@@ -167,7 +197,8 @@ def train_example(record, seed, data_cfg):
 
     Returns:
       ``{"x", "y"[, "mask"][, "instances"[, "instance_ids"]][, "x_levels", "y_levels"]}``: rgb
-      float32 in [-1, 1], labels int32 ids, instances float32 edges, instance_ids int32 (module docstring).
+      float32 in [-1, 1] (also x with ``data.label_colors``), labels int32 ids, instances float32 edges,
+      instance_ids int32 (module docstring).
     """
     mode, multiple = data_cfg.resize_or_crop, data_cfg.size_multiple
     if "image" in record:

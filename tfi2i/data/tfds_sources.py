@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import logging
 import re
 import sys
@@ -359,18 +358,9 @@ def label_colors(label_ids) -> np.ndarray:
         ids = ids[..., 0]
     if ids.dtype != np.uint8:
         ids = np.where((ids >= 0) & (ids < 256), ids, 0).astype(np.uint8)
-    return _color_lut()[ids]
+    from tfi2i.data.labels import palette_lut
 
-
-@functools.lru_cache(maxsize=1)
-def _color_lut() -> np.ndarray:
-    """labelId -> official colour for every uint8 value (ids outside 0..33 -> black, like ``unlabeled``)."""
-    from tfi2i.metrics.cityscapes import LABEL_COLORS  # on use: tfi2i.metrics imports more than this table
-
-    lut = np.zeros((256, 3), np.uint8)
-    lut[: len(LABEL_COLORS)] = LABEL_COLORS
-    lut.flags.writeable = False
-    return lut
+    return palette_lut("cityscapes")[ids]
 
 
 class TfdsCityscapes(PairedSource):

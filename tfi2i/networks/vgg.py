@@ -68,6 +68,7 @@ from tfi2i.pretrained import KERAS_WEIGHTS, build_application
 
 __all__ = [
     "INPUT_MAPPINGS",
+    "VGG19_CONV_LAYERS",
     "VGG19_FEATURE_LAYERS",
     "VGGInputMapping",
     "vgg19_features",
@@ -75,6 +76,9 @@ __all__ = [
 
 VGG19_FEATURE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 """Keras names of pix2pixHD's relu1_1, relu2_1, relu3_1, relu4_1, relu5_1."""
+VGG19_CONV_LAYERS = tuple(f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+                          for c in range(1, n + 1))
+"""Every convolution of VGG-19 (16, each with its ReLU): MSG U-Net's perceptual loss reads them all (Eq. 1)."""
 INPUT_MAPPINGS = ("pix2pixhd", "caffe", "none")
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils, mode "caffe"
@@ -110,7 +114,8 @@ class VGGInputMapping(keras.layers.Layer):
 
 
 def vgg19_features(
-    weights="imagenet", input_mapping="pix2pixhd", input_shape=(None, None, 3), name="vgg19_features", how_to_pass=None
+    weights="imagenet", input_mapping="pix2pixhd", input_shape=(None, None, 3), name="vgg19_features", how_to_pass=None,
+    layers=VGG19_FEATURE_LAYERS,
 ):
     """The frozen VGG-19 of pix2pixHD's ``VGGLoss``: images -> ``[relu1_1, ..., relu5_1]``.
 
@@ -125,10 +130,13 @@ def vgg19_features(
       how_to_pass: how the user passes a weights path, for the offline error
         (a recipe with a ``--vgg-weights`` flag passes ``"--vgg-weights PATH"``);
         default ``vgg19_features(weights='/path/to/<file>')``.
+      layers: the Keras layer names whose activations are returned, in order
+        (default pix2pixHD's five; `VGG19_CONV_LAYERS`: all sixteen convolutions,
+        MSG U-Net's). The network is truncated after the deepest one.
 
     Returns:
       A non-trainable ``keras.Model``: float ``[B, H, W, 3]`` RGB in ``[-1, 1]``
-      -> list of 5 float32 tensors (shapes in the module docstring).
+      -> list of float32 tensors, one per entry of `layers` (shapes in the module docstring).
     """
     vgg = build_application(
         "VGG19",
@@ -136,7 +144,14 @@ def vgg19_features(
         how_to_pass=how_to_pass or f"vgg19_features(weights='/path/to/{KERAS_WEIGHTS['VGG19'].file}')",
         input_shape=tuple(input_shape),
     )
-    trunk = keras.Model(vgg.input, [vgg.get_layer(n).output for n in VGG19_FEATURE_LAYERS], name="vgg19_to_relu5_1")
+    layers = tuple(layers)
+    unknown = [n for n in layers if n not in VGG19_CONV_LAYERS]
+    if not layers or unknown:
+        raise ValueError(f"vgg19_features: layers must be VGG-19 convolutions ({', '.join(VGG19_CONV_LAYERS)}), "
+                         f"got {list(layers)}")
+    deepest = max(layers, key=VGG19_CONV_LAYERS.index)
+    trunk_name = "vgg19_to_relu5_1" if deepest == "block5_conv1" else f"vgg19_to_{deepest}"
+    trunk = keras.Model(vgg.input, [vgg.get_layer(n).output for n in layers], name=trunk_name)
     inp = keras.Input(shape=tuple(input_shape), name="image")
     feats = trunk(VGGInputMapping(input_mapping, name="input_mapping")(inp), training=False)
     model = keras.Model(inp, list(feats), name=name)

@@ -125,7 +125,7 @@ VARIANTS = ("full", "top_only", "no_feat", "no_vgg")
 
 
 def _table1(dataset, rows):
-    return {"corner": "Model", "columns": {"psnr": "PSNR", "ssim": "SSIM", "vif": "VIF"},
+    return {"corner": "Model", "columns": {"psnr": "PSNR", "ssim": "SSIM", "vif": "VIF"}, "decimals": 2,
             "note": f"Paper: MSG U-Net Table 1, {dataset}; pix2pix / PAN at 256x256, the others as named.",
             "rows": rows}
 

@@ -1,4 +1,4 @@
-"""Shared test fixtures: quiet TF, real facades, an isolated demo cache."""
+"""Shared test fixtures: quiet TF, real facades and full-resolution Cityscapes, an isolated demo cache."""
 
 import os
 
@@ -13,6 +13,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def facades_dir():
     path = shared_data_dir() / "facades_train"
     if not path.is_dir():
+        pytest.skip(f"real data absent: {path} (set TFI2I_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cityscapes_fullres():
+    """The 8 real 2048x1024 Cityscapes triples in pix2pixHD's layout (``../shared/data/cityscapes_fullres``)."""
+    path = shared_data_dir() / "cityscapes_fullres"
+    if not (path / "train_label").is_dir():
         pytest.skip(f"real data absent: {path} (set TFI2I_SHARED_DATA)")
     return path
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, shared_data_dir
+from tests.helpers import REPO
 from tfi2i import train
 from tfi2i.config import ConfigError, replace
 from tfi2i.data import pipeline
@@ -152,6 +152,15 @@ def test_config_rules():
     assert _recipe().config("maps512").data.crop_hw == (512, 512)
 
 
+def test_table_1_is_printed_beside_our_run():
+    from tfi2i.evaluate import format_paper_tables
+
+    text = format_paper_tables(_recipe().PAPER_TABLES, {"run": {"config_name": "msg_unet_cityscapes_demo",
+                                                                "psnr": 12.5, "ssim": 0.25, "vif": 0.01}})
+    assert "| MSG U-Net (2048 × 1024) | paper | 23.99 | 0.69 | 0.15 |" in text
+    assert "| | ours: run | 12.5" in text.replace("|  |", "| |") and "| 26.20 |" in text
+
+
 def test_tfds_cityscapes_gives_the_colour_maps_itself(capsys):
     import json
 
@@ -212,14 +221,6 @@ def test_judging_only_the_top_output_leaves_the_intermediate_heads_without_gradi
 
 
 # ----------------------------------------------------------------- runs on the real full-resolution pairs
-@pytest.fixture(scope="module")
-def fullres():
-    path = shared_data_dir() / "cityscapes_fullres"
-    if not (path / "train_label").is_dir():
-        pytest.skip(f"real data absent: {path} (set TFI2I_SHARED_DATA to the folder holding cityscapes_fullres/)")
-    return str(path)
-
-
 def _weights(workdir):
     from tfi2i.runs import load_model
 
@@ -228,8 +229,8 @@ def _weights(workdir):
             [v.numpy() for d in model.discriminators for v in d.weights])
 
 
-def test_recipe_trains_on_the_real_pairs_and_resumes_bit_exactly(fullres, tmp_path):
-    cfg = replace(_recipe().smoke_config(fullres), train={"steps": 2, "checkpoint_every": 1, "eval_at_end": False})
+def test_recipe_trains_on_the_real_pairs_and_resumes_bit_exactly(cityscapes_fullres, tmp_path):
+    cfg = replace(_recipe().smoke_config(str(cityscapes_fullres)), train={"steps": 2, "checkpoint_every": 1, "eval_at_end": False})
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
     train.fit(cfg, workdir=straight)
     train.fit(replace(cfg, train={"steps": 1}), workdir=killed)  # "killed" after the checkpoint at step 1
@@ -251,3 +252,4 @@ def _sources(cfg):
 
     _, eval_src, data_cfg = open_data(cfg)
     return eval_src, data_cfg
+

@@ -1,5 +1,5 @@
 """`tfi2i` command line: download | evaluate | export | translate | segmenter | import-reference | encode-features |
-demo."""
+resolution-ablation | gradient-histogram | demo."""
 
 import argparse
 import sys
@@ -24,7 +24,8 @@ def _demo_parser(subparsers):
 
 
 def main(argv=None):
-    from tfi2i import convert, evaluate, export, pix2pixhd, segmenter, translate
+    from tfi2i import (convert, evaluate, export, gradient_histogram, pix2pixhd, resolution_ablation, segmenter,
+                       translate)
     from tfi2i.data import download
 
     parser = argparse.ArgumentParser(prog="tfi2i", description="Paired image-to-image translation GANs (TF2 / Keras 3).")
@@ -36,6 +37,8 @@ def main(argv=None):
     segmenter.add_parser(sub)
     convert.add_parser(sub)
     pix2pixhd.add_parser(sub)
+    resolution_ablation.add_parser(sub)
+    gradient_histogram.add_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -31,7 +31,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -295,13 +295,12 @@ def _json_safe(obj):
     return obj
 
 
-def load_paper_tables(spec: str) -> tuple[str, dict]:
-    """A recipe's ``PAPER_TABLES``: ``(recipe file, tables)``.
+def load_recipe(spec: str):
+    """A recipe module: ``(recipe file, module)``, or ``(None, None)`` when there is no such recipe.
 
     ``spec``: a recipe file (``recipes/pan_cityscapes.py``) or a recipe name
     (``pan_cityscapes``, looked up in ``./recipes/`` and in the ``recipes/``
-    folder next to the installed package). Raises :class:`EvaluationError`
-    when there is no such recipe or it has no ``PAPER_TABLES``.
+    folder next to the installed package).
     """
     import importlib.util
 
@@ -310,17 +309,30 @@ def load_paper_tables(spec: str) -> tuple[str, dict]:
         here = Path(__file__).resolve().parents[1] / "recipes"
         found = [d / f"{spec}.py" for d in (Path("recipes"), here) if (d / f"{spec}.py").is_file()]
         if not found:
-            raise EvaluationError(f"--paper {spec}: no recipe recipes/{spec}.py (give a recipe name or file)")
+            return None, None
         path = found[0]
     if not path.is_file():
-        raise EvaluationError(f"--paper {spec}: file not found")
+        return str(path), None
     module_spec = importlib.util.spec_from_file_location(f"_tfi2i_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
+    return str(path), module
+
+
+def load_paper_tables(spec: str) -> tuple[str, dict]:
+    """A recipe's ``PAPER_TABLES``: ``(recipe file, tables)`` (`load_recipe`).
+
+    Raises :class:`EvaluationError` when there is no such recipe or it has no ``PAPER_TABLES``.
+    """
+    path, module = load_recipe(spec)
+    if path is None:
+        raise EvaluationError(f"--paper {spec}: no recipe recipes/{spec}.py (give a recipe name or file)")
+    if module is None:
+        raise EvaluationError(f"--paper {spec}: file not found")
     tables = getattr(module, "PAPER_TABLES", None)
     if not tables:
         raise EvaluationError(f"--paper {spec}: {path} has no PAPER_TABLES")
-    return str(path), tables
+    return path, tables
 
 
 def _paper_value(value, decimals) -> str:

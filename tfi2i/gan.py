@@ -339,6 +339,25 @@ class PairedGAN(keras.Model):
         return logs
 
 
+class VGGLossMixin:
+    """For a model with a ``g_vgg`` term: ``self.vgg_factory()`` builds the frozen VGG-19 in `compile`.
+
+    Training only (a rebuilt run used for inference never needs the VGG
+    weights); the model sets ``vgg_factory`` (``() -> keras.Model``) and reads
+    ``self.vgg`` in its objective. Mixed in before the `PairedGAN` subclass.
+    """
+
+    vgg_factory = None
+    vgg = None
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(g_optimizer, d_optimizer, **kwargs)
+        if self.active("g_vgg"):
+            if self.vgg_factory is None:
+                raise ValueError("loss.weights.g_vgg is on but the model has no VGG-19 (vgg_factory)")
+            self.vgg = self.vgg_factory()
+
+
 class OneForwardGAN(PairedGAN):
     """pix2pixHD's update order (NVIDIA ``train.py``; also TensorFlow's pix2pix tutorial's two-tape step).
 

@@ -44,7 +44,7 @@ from tfi2i import config as config_lib
 from tfi2i import losses
 from tfi2i.contract import Contract, InputSpec, OutputSpec
 from tfi2i.data.augment import downscale
-from tfi2i.gan import OneForwardGAN, outputs_of
+from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of
 from tfi2i.networks import msg_unet as nets
 
 JUDGED = ("all", "top")
@@ -120,7 +120,7 @@ class MSGUNetConfig(config_lib.Config):
 
 
 # ----------------------------------------------------------------- model
-class MSGUNet(OneForwardGAN):
+class MSGUNet(VGGLossMixin, OneForwardGAN):
     """Eq. 1 over the judged scales (module docstring).
 
     Args:
@@ -146,13 +146,6 @@ class MSGUNet(OneForwardGAN):
         self.vgg_factory = vgg_factory
         self.vgg_weights = vgg_weights
         self.vgg = None
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(g_optimizer, d_optimizer, **kwargs)
-        if self.active("g_vgg"):
-            if self.vgg_factory is None:
-                raise ValueError("loss.weights.g_vgg is on but the model has no VGG-19 (vgg_factory)")
-            self.vgg = self.vgg_factory()
 
     # ------------------------------------------------------------- the pyramids
     def encode(self, batch):
@@ -191,14 +184,19 @@ class MSGUNet(OneForwardGAN):
             if self.active("g_feat"):
                 g_feat.append(losses.feature_matching_loss(p_fake[0], p_real[0]))
             if self.active("g_vgg") and self.vgg is not None and _vgg_fits(out):
-                g_vgg.append(losses.feature_matching_loss(self.vgg(out, training=False),
-                                                          self.vgg(real, training=False), self.vgg_weights))
+                g_vgg.append(self.vgg_term(out, real))
         g_terms = {"g_gan": tf.add_n(g_gan)}
         if g_feat:
             g_terms["g_feat"] = tf.add_n(g_feat)
         if g_vgg:
             g_terms["g_vgg"] = tf.add_n(g_vgg)
         return g_terms, {"d_real": tf.add_n(d_real), "d_fake": tf.add_n(d_fake)}
+
+
+    def vgg_term(self, out, real):
+        """``sum_i w_i L1(F^i(out), sg(F^i(real)))``, `[B]` (`losses.feature_matching_loss`, real side detached)."""
+        return losses.feature_matching_loss(self.vgg(out, training=False), self.vgg(real, training=False),
+                                            self.vgg_weights)
 
 
 def _vgg_fits(image):

@@ -65,7 +65,7 @@ from tfi2i import config as config_lib
 from tfi2i import losses
 from tfi2i.contract import Contract, ContractError, InputSpec, OutputSpec
 from tfi2i.features import FeatureFileError
-from tfi2i.gan import OneForwardGAN, outputs_of
+from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of
 from tfi2i.networks import pix2pixhd as nets
 
 NET_G = ("global", "local")
@@ -141,7 +141,7 @@ class Pix2PixHDConfig(config_lib.Config):
 
 
 # ----------------------------------------------------------------- model
-class Pix2PixHD(OneForwardGAN):
+class Pix2PixHD(VGGLossMixin, OneForwardGAN):
     """pix2pixHD's objective and update order (module docstring).
 
     Args:
@@ -330,13 +330,6 @@ class Pix2PixHD(OneForwardGAN):
     def restarts_g_optimizer(self):
         """G's optimizer restarts when the fixed-global phase ends (`tfi2i.train.make_optimizers` reads this)."""
         return self.fix_global_epochs > 0
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(g_optimizer, d_optimizer, **kwargs)
-        if self.active("g_vgg"):
-            if self.vgg_factory is None:
-                raise ValueError("loss.weights.g_vgg is on but the model has no VGG-19 (vgg_factory)")
-            self.vgg = self.vgg_factory()
 
     def after_training(self, workdir, train_source, data_cfg):
         """`tfi2i.train.fit`'s end (chief): a features model writes its clusters (`encode_clusters`)."""

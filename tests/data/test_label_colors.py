@@ -18,7 +18,6 @@ from tfi2i.data.open import open_data
 from tfi2i.data.tfds_sources import label_colors as numpy_label_colors
 from tfi2i.metrics.cityscapes import LABEL_COLORS
 
-from tests.helpers import shared_data_dir
 
 NUM_CLASSES = 35
 ROAD, SKY, CAR, UNLABELED = (128, 64, 128), (70, 130, 180), (0, 0, 142), (0, 0, 0)
@@ -149,14 +148,6 @@ def test_synthetic_train_and_eval_batches(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the real data
-
-
-@pytest.fixture
-def cityscapes_fullres():
-    path = shared_data_dir() / "cityscapes_fullres"
-    if not (path / "train_label").is_dir():
-        pytest.skip(f"real data absent: {path} (set TFI2I_SHARED_DATA)")
-    return path
 
 
 def test_real_cityscapes_fullres_label_colors(cityscapes_fullres):

@@ -19,7 +19,6 @@ from tfi2i.data.sources import (
     CityscapesFolders, Pix2PixHDFolders, Subset, cityscapes_key, find_splits, missing_photos, open_source,
 )
 
-from tests.helpers import shared_data_dir
 
 NUM_CLASSES = 35
 H, W = 16, 32
@@ -331,14 +330,6 @@ def test_instance_ids_need_instances():
 
 
 # ----------------------------------------------------------------------------- the real data
-
-
-@pytest.fixture
-def cityscapes_fullres():
-    path = shared_data_dir() / "cityscapes_fullres"
-    if not (path / "train_label").is_dir():
-        pytest.skip(f"real data absent: {path} (set TFI2I_SHARED_DATA)")
-    return path
 
 
 def test_real_cityscapes_fullres(cityscapes_fullres, caplog):

@@ -58,8 +58,15 @@ def msg_unet_smoke(tmp):
     from tfi2i.data.demo import make_label_demo
 
     path = str(make_label_demo(tmp / "labels", num_train=4, num_val=2, size=(128, 256), num_classes=35))
-    cfg = importlib.import_module("msg_unet_cityscapes").smoke_config(path)
-    return C.replace(cfg, data={"direction": "BtoA"}, train={"export_at_end": True})
+    cfg = importlib.import_module("msg_unet_cityscapes").smoke_config(path, "no_vgg")  # the losses: test_msg_unet
+    return C.replace(cfg, data={"direction": "BtoA"})
+
+
+def grit_smoke(tmp):
+    from tfi2i.data.demo import make_label_demo
+
+    path = str(make_label_demo(tmp / "faces", num_train=4, num_val=2, size=(64, 64), num_classes=19, instances=False))
+    return C.replace(importlib.import_module("grit_celebamask").smoke_config(path), data={"direction": "BtoA"})
 
 
 #: name -> (tmp_path -> config). One line per recipe (and per toy shape).
@@ -70,6 +77,7 @@ CASES = {
     "pix2pixhd_cityscapes": pix2pixhd_smoke("512p"),  # labels + instance boundaries, global G, 2-scale D
     "pix2pixhd_cityscapes_feat": pix2pixhd_smoke("512p", features=True),  # + raw instance ids, E, seeded clusters
     "msg_unet_cityscapes": msg_unet_smoke,  # segmented RGB in, five scales out, resized inputs, one D per scale
+    "grit_celebamask": grit_smoke,  # labels + style in, y = y_rec + y_res out, seeded noise per decoder block
     "toy_multiscale": lambda tmp: toys.smoke_config("multiscale"),  # five scales out at 2:1
     "toy_grit": label_toy("grit"),  # label map + style image in, y = y_rec + y_res out, noise
     "toy_pix2pixhd": label_toy("pix2pixhd"),  # one-hot labels + instance boundaries in at 2:1

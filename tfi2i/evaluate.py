@@ -649,6 +649,7 @@ def run(args: argparse.Namespace) -> int:
                 folders[name] = Path(w) / "eval_pred"
                 for output, scores in extra.items():
                     results[f"{name}:{output}"] = scores
+                    folders[f"{name}:{output}"] = Path(w) / "eval_pred" / output  # GRIT Fig. 9: y_rec, y_res
             folders["target"] = Path(args.workdir[0]) / "eval_target"
         else:
             if not (args.pred and args.target):

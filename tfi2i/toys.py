@@ -36,6 +36,7 @@ from tfi2i import config as config_lib
 from tfi2i import losses
 from tfi2i.contract import Contract, InputSpec, NoiseSpec, OutputSpec
 from tfi2i.gan import PairedGAN, outputs_of
+from tfi2i.layers.style import NoiseInjection
 
 SCALES = (1, 2, 4, 8, 16)
 
@@ -52,17 +53,6 @@ def toy_discriminator(input_channels, width=8, name="D"):
     f2 = keras.layers.LeakyReLU(0.2, name="f2")(_conv(f1, width, "conv2"))
     logits = keras.layers.Conv2D(1, 1, name="logits")(f2)
     return keras.Model(inp, ([f1, f2], logits), name=name)
-
-
-class NoiseInjection(keras.layers.Layer):
-    """StyleGAN's noise input: ``features + w_c * noise`` with a learnable weight per channel (init 0)."""
-
-    def build(self, input_shape):
-        self.weight = self.add_weight(shape=(input_shape[0][-1],), initializer="zeros", name="weight")
-
-    def call(self, inputs):
-        features, noise = inputs
-        return features + self.weight * noise
 
 
 def _pool(image, factor):

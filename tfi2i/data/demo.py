@@ -32,6 +32,12 @@ the derived tasks (super-resolution, inpainting) train on them.
 (pix2pixHD-style inputs): two folders ``A/`` (photos), ``B/`` (1-channel
 class-id PNGs) and optionally ``inst/`` (16-bit instance-id PNGs), at a
 rectangular size.
+
+:func:`make_face_demo` writes synthetic faces in the CelebAMask-HQ layout
+(:mod:`tfi2i.data.celebamask`): photos ``CelebA-HQ-img/<id>.jpg`` at twice
+the masks' size, per-part masks ``CelebAMask-HQ-mask-anno/<id // 2000>/
+<id:05d>_<part>.png``, the id mapping and a partition file, for the face
+models (GRIT) and the layout's tests; :func:`ensure_face_demo` caches it.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ import numpy as np
 
 from tfi2i.data.images import PathLike
 
-__all__ = ["DEMO_VERSION", "CLASSES", "PALETTE", "make_demo", "default_demo_root", "ensure_demo", "make_label_demo"]
+__all__ = ["DEMO_VERSION", "CLASSES", "PALETTE", "make_demo", "default_demo_root", "ensure_demo", "make_label_demo",
+           "ensure_label_demo", "FACE_DEMO_VERSION", "make_face_demo", "ensure_face_demo"]
 
 #: Bump when the generated images change, so cached copies are regenerated.
 DEMO_VERSION = 1
@@ -517,3 +524,341 @@ def ensure_label_demo(root: PathLike | None = None, size: tuple[int, int] = (64,
     except (OSError, ValueError):
         pass
     return make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args)
+
+
+# --------------------------------------------------------------------------- face demo (CelebAMask-HQ layout)
+
+#: Bump when the generated face images change, so cached copies are regenerated.
+FACE_DEMO_VERSION = 1
+#: The layouts :func:`make_face_demo` writes: part masks (the release's) or already merged label maps.
+FACE_LAYOUTS = ("celebamask", "celebamask-merged")
+_FACE_MARKER = "face_demo.json"
+_FACE_SPLITS = (("train", "0", 1), ("val", "1", 162771), ("test", "2", 182638))  # name, CelebA code, first file
+#: Optional parts: (name, probability); example ``k`` of a split always has part ``j`` when ``k % 5 == j``.
+_ACCESSORIES = (("eye_g", 0.2), ("hat", 0.15), ("ear_r", 0.25), ("neck_l", 0.2), ("mouth", 0.4))
+_SKIN_TONES = np.array([(241, 194, 167), (224, 172, 140), (198, 134, 96), (170, 110, 80), (141, 85, 54)], np.float32)
+_HAIR_COLOURS = np.array([(25, 20, 18), (70, 45, 30), (120, 80, 45), (200, 165, 100), (150, 60, 30),
+                          (160, 160, 160)], np.float32)
+
+
+def _field(rng: np.random.Generator, h: int, w: int, cell_y: int, cell_x: int) -> np.ndarray:
+    """Smooth value noise ``float32 [h, w]`` (about zero mean, unit std), cells of ``cell_y x cell_x`` pixels."""
+    gy, gx = h // max(1, cell_y) + 2, w // max(1, cell_x) + 2
+    grid = rng.standard_normal((gy, gx)).astype(np.float32)
+    big = cv2.resize(grid, (gx * max(1, cell_x), gy * max(1, cell_y)), interpolation=cv2.INTER_CUBIC)
+    return big[:h, :w]
+
+
+def _face_parts(rng: np.random.Generator, h: int, w: int, k: int) -> dict[str, np.ndarray]:
+    """The part masks of one synthetic face at ``h x w``: ``{part: uint8 [h, w] in {0, 1}}``, only drawn parts.
+
+    A face parser's shapes, each drawn on its own as an annotator would (parts
+    overlap; the merge order of :data:`tfi2i.data.celebamask.PARTS` decides):
+    a tilted skin ellipse, ears, eyes, brows, nose, lips (open mouth between
+    them), hair around and above the face (short or long), neck, shoulders in
+    cloth; accessories (glasses, hat, earrings, necklace, open mouth) are
+    optional (:data:`_ACCESSORIES`).
+    """
+    s = min(h, w)
+    cx, cy = w * 0.5 + rng.uniform(-0.05, 0.05) * w, h * 0.44 + rng.uniform(-0.03, 0.03) * h
+    rx = s * rng.uniform(0.16, 0.2)
+    ry = rx * rng.uniform(1.2, 1.35)
+    tilt = float(rng.uniform(-8, 8))
+    ca, sa = np.cos(np.radians(tilt)), np.sin(np.radians(tilt))
+
+    def pt(u: float, v: float) -> tuple[int, int]:
+        """Face coordinates (units of rx, ry; tilted) -> pixel (x, y)."""
+        x, y = u * rx, v * ry
+        return int(round(cx + x * ca - y * sa)), int(round(cy + x * sa + y * ca))
+
+    def ax(a: float, b: float) -> tuple[int, int]:
+        return max(1, int(round(a * rx))), max(1, int(round(b * ry)))
+
+    def blank() -> np.ndarray:
+        return np.zeros((h, w), np.uint8)
+
+    has = {name: bool(rng.random() < p or k % 5 == j) for j, (name, p) in enumerate(_ACCESSORIES)}
+    parts: dict[str, np.ndarray] = {}
+    m = blank()
+    cv2.ellipse(m, pt(0, 0), ax(1, 1), tilt, 0, 360, 1, -1)
+    parts["skin"] = m
+    m = blank()
+    cv2.fillPoly(m, [np.array([pt(0, -0.18), pt(-0.15, 0.24), pt(0.15, 0.24)], np.int32)], 1)
+    cv2.ellipse(m, pt(0, 0.25), ax(0.16, 0.06), tilt, 0, 360, 1, -1)
+    parts["nose"] = m
+    ew, eh, ev = rng.uniform(0.17, 0.22), rng.uniform(0.07, 0.1), rng.uniform(-0.16, -0.08)
+    if has["eye_g"]:
+        m = blank()
+        t = max(2, int(round(0.06 * rx)))
+        for u in (-0.4, 0.4):
+            cv2.ellipse(m, pt(u, ev), ax(0.3, 0.17), tilt, 0, 360, 1, t)
+        cv2.line(m, pt(-0.1, ev), pt(0.1, ev), 1, t)
+        cv2.line(m, pt(-0.7, ev), pt(-1.0, ev - 0.05), 1, t)
+        cv2.line(m, pt(0.7, ev), pt(1.0, ev - 0.05), 1, t)
+        parts["eye_g"] = m
+    for name, u in (("l_eye", -0.4), ("r_eye", 0.4)):
+        m = blank()
+        cv2.ellipse(m, pt(u, ev), ax(ew, eh), tilt, 0, 360, 1, -1)
+        parts[name] = m
+    bv, bt = ev - rng.uniform(0.17, 0.24), rng.uniform(0.035, 0.06)
+    for name, u, turn in (("l_brow", -0.42, -1), ("r_brow", 0.42, 1)):
+        m = blank()
+        cv2.ellipse(m, pt(u, bv), ax(0.25, bt), tilt + turn * rng.uniform(2, 10), 0, 360, 1, -1)
+        parts[name] = m
+    for name, u in (("l_ear", -1.0), ("r_ear", 1.0)):
+        m = blank()
+        cv2.ellipse(m, pt(u, -0.05), ax(0.15, 0.27), tilt, 0, 360, 1, -1)
+        parts[name] = m
+    lip_v, gap = rng.uniform(0.48, 0.54), (max(rng.uniform(0.07, 0.11), 4.5 / ry) if has["mouth"] else 0.0)
+    if has["mouth"]:
+        m = blank()
+        cv2.ellipse(m, pt(0, lip_v + gap / 2), ax(0.22, gap / 2 + 0.02), tilt, 0, 360, 1, -1)
+        parts["mouth"] = m
+    lw = rng.uniform(0.25, 0.33)
+    m = blank()
+    cv2.ellipse(m, pt(0, lip_v), ax(lw, rng.uniform(0.06, 0.09)), tilt, 180, 360, 1, -1)
+    parts["u_lip"] = m
+    m = blank()
+    cv2.ellipse(m, pt(0, lip_v + gap), ax(lw * 0.92, rng.uniform(0.08, 0.11)), tilt, 0, 180, 1, -1)
+    parts["l_lip"] = m
+    m = blank()  # hair: a cap around the face that leaves the face free, optionally long at the sides
+    cv2.ellipse(m, pt(0, -0.2), ax(rng.uniform(1.12, 1.25), rng.uniform(1.0, 1.12)), tilt, 0, 360, 1, -1)
+    face = blank()
+    cv2.ellipse(face, pt(0, rng.uniform(0.08, 0.16)), ax(0.97, 0.98), tilt, 0, 360, 1, -1)
+    m[face.astype(bool)] = 0
+    below = np.array([pt(-3, -0.12), pt(3, -0.12), pt(3, 6), pt(-3, 6)], np.int32)
+    cv2.fillPoly(m, [below], 0)  # short hair ends above the ears
+    if rng.random() < 0.35:  # long hair falls on the shoulders, behind the front of the ears
+        for side in (-1, 1):
+            strip = [pt(side * 1.3, -0.2), pt(side * 1.0, -0.2), pt(side * 0.95, 1.45), pt(side * 1.4, 1.45)]
+            cv2.fillPoly(m, [np.array(strip, np.int32)], 1)
+    parts["hair"] = m
+    if has["hat"]:
+        m = blank()
+        cv2.ellipse(m, pt(0, -0.85), ax(1.25, 0.45), tilt, 180, 360, 1, -1)
+        cv2.ellipse(m, pt(0, -0.85), ax(1.45, 0.1), tilt, 0, 360, 1, -1)
+        parts["hat"] = m
+    if has["ear_r"]:
+        m = blank()
+        for u in (-1.02, 1.02):
+            cv2.circle(m, pt(u, 0.3), max(2, int(round(0.07 * rx))), 1, -1)
+        parts["ear_r"] = m
+    necklace = blank()
+    if has["neck_l"]:
+        cv2.ellipse(necklace, pt(0, 0.95), ax(0.42, 0.3), tilt, 20, 160, 1, max(2, int(round(0.06 * rx))))
+        parts["neck_l"] = necklace
+    m = blank()
+    neck = [pt(-0.45, 0.55), pt(0.45, 0.55), (int(cx + 0.55 * rx), int(cy + 1.7 * ry)),
+            (int(cx - 0.55 * rx), int(cy + 1.7 * ry))]
+    cv2.fillPoly(m, [np.array(neck, np.int32)], 1)
+    # an annotator's neck stops at the chin and at the necklace (neck is merged after the face parts and neck_l)
+    m[parts["skin"].astype(bool) | necklace.astype(bool)] = 0
+    parts["neck"] = m
+    m = blank()
+    top = cy + ry * rng.uniform(1.3, 1.45)
+    cv2.ellipse(m, (int(cx), int(top + 0.9 * ry)), (int(rx * rng.uniform(2.0, 2.6)), int(0.9 * ry)), 0, 180, 360,
+                1, -1)
+    m[int(top + 0.9 * ry):] = 1
+    parts["cloth"] = m
+    return {name: mask for name, mask in parts.items() if mask.any()}
+
+
+def _face_colours(rng: np.random.Generator) -> np.ndarray:
+    """Per-class RGB colours ``float32 [19, 3]`` of one face (class order of :data:`tfi2i.data.celebamask.CLASSES`)."""
+    from tfi2i.data.celebamask import CLASSES
+
+    skin = _SKIN_TONES[rng.integers(len(_SKIN_TONES))] * rng.uniform(0.93, 1.07)
+    hair = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] * rng.uniform(0.85, 1.15)
+    iris = np.array([(70, 45, 30), (60, 90, 130), (70, 100, 60)], np.float32)[rng.integers(3)]
+    gold = np.array([(212, 175, 55), (192, 192, 200)], np.float32)[rng.integers(2)]
+    colours = {
+        "background": rng.uniform(40, 230, 3), "skin": skin, "nose": skin * 0.93, "eye_g": (35, 35, 40),
+        "l_eye": iris * 0.6 + 90, "r_eye": iris * 0.6 + 90, "l_brow": hair * 0.75, "r_brow": hair * 0.75,
+        "l_ear": skin * 0.95, "r_ear": skin * 0.95, "mouth": (95, 35, 40),
+        "u_lip": np.array((185, 85, 90)) * rng.uniform(0.8, 1.1),
+        "l_lip": np.array((195, 95, 100)) * rng.uniform(0.8, 1.1),
+        "hair": hair, "hat": rng.uniform(30, 220, 3), "ear_r": gold, "neck_l": gold, "neck": skin * 0.85,
+        "cloth": rng.uniform(20, 230, 3),
+    }
+    return np.array([colours[c] for c in CLASSES], np.float32)
+
+
+#: Texture strength per class (fraction of the colour), class order of CLASSES: hair and cloth strongest.
+_FACE_TEXTURE = np.array([0.12, 0.05, 0.05, 0.02, 0.08, 0.08, 0.1, 0.1, 0.05, 0.05, 0.05, 0.06, 0.06, 0.25, 0.12,
+                          0.05, 0.05, 0.05, 0.15], np.float32)
+
+
+def _face_photo(rng: np.random.Generator, lab: np.ndarray) -> np.ndarray:
+    """Render a "photo" of a face label map ``uint8 [h, w]``: uint8 ``[h, w, 3]`` RGB.
+
+    Per-class colours (:func:`_face_colours`), soft shading towards each
+    region's border, isotropic texture noise (hair: vertical streaks), a light
+    gradient, blur and sensor noise.
+    """
+    h, w = lab.shape
+    s = min(h, w)
+    colours = _face_colours(rng)
+    photo = colours[lab]
+    # shading: each pixel darkens with the share of other classes around it (a blur of its own region's mask,
+    # computed at about 128 pixels: the blur is wide, and at full size it would dominate the run time)
+    step = max(1, s // 128)
+    small = lab[::step, ::step]
+    shade = np.ones((h, w), np.float32)
+    for c in np.unique(lab):
+        blur = cv2.GaussianBlur((small == c).astype(np.float32), (0, 0), max(1.0, s * 0.02 / step))
+        shade = np.where(lab == c, cv2.resize(blur, (w, h), interpolation=cv2.INTER_LINEAR), shade)
+    photo *= (0.78 + 0.22 * shade)[..., None]
+    iso = 0.6 * _field(rng, h, w, max(2, s // 64), max(2, s // 64)) + 0.4 * _field(rng, h, w, 2, 2)
+    streaks = 0.7 * _field(rng, h, w, max(4, s // 8), 2) + 0.3 * _field(rng, h, w, max(2, s // 32), 1)
+    hair = lab == 13
+    texture = np.where(hair, streaks, iso)
+    photo *= (1.0 + _FACE_TEXTURE[lab] * texture)[..., None]
+    yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    photo *= 1.05 - 0.12 * yy * rng.uniform(0.5, 1.0)
+    photo = cv2.GaussianBlur(photo, (3, 3), 0.8)
+    photo += 2.0 * rng.standard_normal(photo.shape).astype(np.float32)
+    return np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+
+
+def _face_example(seed: int, split_id: int, k: int, size: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One example: (``{part: uint8 [h, w] mask in {0, 255}}`` at the mask size, photo uint8 ``[2h, 2w, 3]`` RGB).
+
+    Drawn at the photo's size; each part mask is then reduced to the mask size
+    (``INTER_AREA``, > 127), as the release's 512x512 masks of 1024x1024 photos.
+    """
+    from tfi2i.data.celebamask import PARTS, merge_masks
+
+    h, w = size
+    rng = np.random.default_rng([FACE_DEMO_VERSION, 202, int(seed), split_id, k])
+    big = _face_parts(rng, 2 * h, 2 * w, k)
+    lab_big = merge_masks([(i + 1, big[p].astype(bool)) for i, p in enumerate(PARTS) if p in big])
+    photo = _face_photo(rng, lab_big)
+    small = {}
+    for p, m in big.items():
+        reduced = cv2.resize(m * np.uint8(255), (w, h), interpolation=cv2.INTER_AREA) > 127
+        if reduced.any():
+            small[p] = np.where(reduced, 255, 0).astype(np.uint8)
+    return small, photo
+
+
+def _face_params(num_train: int, num_val: int, num_test: int, size: tuple[int, int], seed: int, layout: str) -> dict:
+    return {"version": FACE_DEMO_VERSION, "num_train": int(num_train), "num_val": int(num_val),
+            "num_test": int(num_test), "size": [int(size[0]), int(size[1])], "seed": int(seed), "layout": layout}
+
+
+def make_face_demo(root: PathLike, num_train: int = 16, num_val: int = 4, size: tuple[int, int] = (256, 256),
+                   seed: int = 0, layout: str = "celebamask", *, num_test: int = 0) -> Path:
+    """Write synthetic face-like data in the CelebAMask-HQ layout, replacing ``root``.
+
+    Layout (:mod:`tfi2i.data.celebamask`; ``H x W`` = ``size``, the mask size)::
+
+        root/CelebA-HQ-img/<id>.jpg                       photo, RGB JPEG (quality 95), 2H x 2W
+        root/CelebAMask-HQ-mask-anno/<id // 2000>/<id:05d>_<part>.png
+                                                          part masks, 1-channel 0/255, H x W; only
+                                                          the parts an example has
+        root/CelebAMask-HQ-mask/<id>.png                  instead of the part masks with
+                                                          layout="celebamask-merged": merged ids 0..18
+        root/CelebA-HQ-to-CelebA-mapping.txt              "idx orig_idx orig_file", as the release's
+        root/list_eval_partition.txt                      "<orig_file> <0|1|2>", as CelebA's
+        root/face_demo.json                               the generation parameters
+
+    Ids interleave the splits (train 0, val 0, test 0, train 1, ...), so a
+    split is not an id range; the CelebA file numbers lie in CelebA's ranges
+    of each split, so the split is the same with or without the partition
+    file. Every face has per-example geometry (position, size, tilt, eyes,
+    brows, lips, short or long hair) and colours (skin tone, hair, clothes,
+    background); glasses, hat, earrings, necklace and an open mouth are
+    optional, and example ``k`` of a split always has the ``k % 5``-th of them,
+    so any 5 examples of a split hold all 19 classes. The photos are rendered
+    from the label map (per-class colours, shading, texture noise).
+    Deterministic: byte-identical for identical arguments; the images of
+    example ``k`` of a split do not depend on the counts (its id does).
+    Open it with::
+
+        DataConfig(path=str(root), x_kind="labels", num_classes=19, crop_size=H, load_size=H)
+
+    Args:
+        root: destination folder (created with its parents).
+        num_train, num_val, num_test: examples per split (train >= 1, others >= 0).
+        size: ``(H, W)`` of the label maps (each >= 32); photos are twice that.
+        seed: RNG seed.
+        layout: ``"celebamask"`` (part masks) or ``"celebamask-merged"`` (merged label maps).
+
+    Returns:
+        ``root`` as a :class:`pathlib.Path`.
+
+    Raises:
+        ValueError: invalid counts, size or layout.
+    """
+    from tfi2i.data import celebamask as cm
+
+    h, w = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    counts = (int(num_train), int(num_val), int(num_test))
+    if counts[0] < 1 or min(counts) < 0 or max(counts) > 19000:
+        raise ValueError(f"make_face_demo needs 1 <= num_train and 0 <= num_val, num_test (each <= 19000), got "
+                         f"{num_train}, {num_val}, {num_test}")
+    if h < 32 or w < 32:
+        raise ValueError(f"make_face_demo needs a size of at least 32x32 (height, width), got {size}")
+    if layout not in FACE_LAYOUTS:
+        raise ValueError(f"make_face_demo: layout {layout!r} is not one of {', '.join(FACE_LAYOUTS)}")
+    order = [(j, k) for k in range(max(counts)) for j in range(3) if k < counts[j]]
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        (tmp / cm.PHOTO_DIR).mkdir()
+        mapping, partition = ["idx         orig_idx        orig_file"], []
+        for idx, (j, k) in enumerate(order):
+            masks, photo = _face_example(seed, j, k, (h, w))
+            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(photo[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise OSError(f"cannot encode demo photo {idx}.jpg")
+            (tmp / cm.PHOTO_DIR / f"{idx}.jpg").write_bytes(buf.tobytes())
+            if layout == "celebamask":
+                folder = tmp / cm.PARTS_DIR / str(idx // 2000)
+                folder.mkdir(parents=True, exist_ok=True)
+                for part, m in masks.items():
+                    _png(folder / f"{idx:05d}_{part}.png", m)
+            else:
+                (tmp / cm.MERGED_DIR).mkdir(exist_ok=True)
+                merged = cm.merge_masks([(i + 1, masks[p] > 127) for i, p in enumerate(cm.PARTS) if p in masks])
+                _png(tmp / cm.MERGED_DIR / f"{idx}.png", merged)
+            number = _FACE_SPLITS[j][2] + k
+            mapping.append(f"{idx:<12}{number - 1:<16}{number:06d}.jpg")
+            partition.append((number, f"{number:06d}.jpg {_FACE_SPLITS[j][1]}"))
+        (tmp / cm.MAPPING_FILE).write_text("\n".join(mapping) + "\n", encoding="utf-8")
+        (tmp / cm.PARTITION_FILE).write_text("\n".join(line for _, line in sorted(partition)) + "\n",
+                                             encoding="utf-8")
+        params = _face_params(*counts, (h, w), seed, layout)
+        (tmp / _FACE_MARKER).write_text(json.dumps(params, sort_keys=True) + "\n", encoding="utf-8")
+        _replace_folder(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def ensure_face_demo(size: tuple[int, int] = (256, 256), root: PathLike | None = None, **kw) -> Path:
+    """A face demo set (:func:`make_face_demo`), generated only when missing or different.
+
+    Default folder: ``$TFI2I_CACHE/face_demo_v{FACE_DEMO_VERSION}_{H}x{W}`` (``_merged`` appended for
+    ``layout="celebamask-merged"``); the folder's ``face_demo.json`` decides whether it is current.
+    ``**kw``: ``num_train`` (16), ``num_val`` (4), ``num_test`` (0), ``seed`` (0), ``layout``.
+    """
+    unknown = set(kw) - {"num_train", "num_val", "num_test", "seed", "layout"}
+    if unknown:
+        raise TypeError(f"ensure_face_demo got unexpected arguments: {sorted(unknown)}")
+    h, w = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    args = {"num_train": 16, "num_val": 4, "num_test": 0, "seed": 0, "layout": "celebamask", **kw}
+    if root is None:
+        tail = "_merged" if args["layout"] == "celebamask-merged" else ""
+        root = _cache_dir() / f"face_demo_v{FACE_DEMO_VERSION}_{h}x{w}{tail}"
+    root = Path(root)
+    want = _face_params(args["num_train"], args["num_val"], args["num_test"], (h, w), args["seed"], args["layout"])
+    try:
+        if json.loads((root / _FACE_MARKER).read_text(encoding="utf-8")) == want:
+            return root
+    except (OSError, ValueError):
+        pass
+    num_test = args.pop("num_test")
+    return make_face_demo(root, size=(h, w), num_test=num_test, **args)

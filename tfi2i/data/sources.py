@@ -39,7 +39,16 @@ folder of them is ``root/<split>_label`` resp. ``root/gtFine/<split>``
 (:func:`find_splits`); a split with label maps but no photos (pix2pixHD's
 ``test_label/``) cannot be paired (:func:`missing_photos`).
 
-Other layouts (CelebAMask-HQ, ...) are added as further subclasses implementing ``__len__``,
+* :class:`~tfi2i.data.celebamask.CelebAMaskHQ` (module :mod:`tfi2i.data.celebamask`) -
+  CelebAMask-HQ: ``CelebA-HQ-img/<id>.jpg`` photos (y, resized to the masks'
+  size) and ``CelebAMask-HQ-mask-anno/<id // 2000>/<id:05d>_<part>.png`` part
+  masks merged into one 19-class label map (x), or already merged maps
+  ``CelebAMask-HQ-mask/<id>.png``; splits come from the release's
+  ``CelebA-HQ-to-CelebA-mapping.txt`` and CelebA's ``list_eval_partition.txt``
+  and are addressed as ``ROOT/train``, ``ROOT/val``, ``ROOT/test`` (no such
+  folders exist; :func:`find_splits` returns them).
+
+Other layouts are added as further subclasses implementing ``__len__``,
 :meth:`~PairedSource.load`, :meth:`~PairedSource.read_pair` and
 :meth:`~PairedSource.describe`, and setting :attr:`~PairedSource.names`.
 
@@ -116,7 +125,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 #: Valid kinds of the x and y sides of a pair (``data.x_kind`` / ``data.y_kind``).
 KINDS = ("rgb", "labels")
 #: Valid ``layout`` values of :func:`open_source`.
-LAYOUTS = ("auto", "side_by_side", "two_folders", "pix2pixhd", "cityscapes")
+LAYOUTS = ("auto", "side_by_side", "two_folders", "pix2pixhd", "cityscapes", "celebamask")
 #: Split folder names recognised by :func:`find_splits`, in order.
 SPLITS = ("train", "val", "test")
 #: Sub-folder names recognised as the two sides of a :class:`TwoFolders` root.
@@ -1228,22 +1237,29 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
             ``root/leftImg8bit/<split>``) a :class:`CityscapesFolders` split;
             a folder with sub-folders ``A/`` and ``B/`` (or ``a/`` and ``b/``)
             a :class:`TwoFolders` source; otherwise a folder of side-by-side
-            images (:class:`SideBySide`). The root of a pix2pixhd or
-            cityscapes data set is refused with a hint (open one of its
-            splits, or use :func:`find_splits`).
-        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``; the pix2pixhd and
-            cityscapes layouts need ``"AtoB"`` (A = label maps, B = photos).
+            images (:class:`SideBySide`). ``ROOT/train`` (``val``, ``test``)
+            of a CelebAMask-HQ root (``CelebA-HQ-img/`` and
+            ``CelebAMask-HQ-mask-anno/`` or ``CelebAMask-HQ-mask/``; the
+            folder need not exist) is a
+            :class:`~tfi2i.data.celebamask.CelebAMaskHQ` split. The root of a
+            pix2pixhd, cityscapes or CelebAMask-HQ data set is refused with a
+            hint (open one of its splits, or use :func:`find_splits`).
+        direction: ``"AtoB"`` (x = A, y = B) or ``"BtoA"``; the pix2pixhd,
+            cityscapes and celebamask layouts need ``"AtoB"`` (A = label maps,
+            B = photos).
         layout: one of :data:`LAYOUTS`: ``"auto"``, ``"side_by_side"``,
-            ``"two_folders"``, ``"pix2pixhd"`` or ``"cityscapes"``.
+            ``"two_folders"``, ``"pix2pixhd"``, ``"cityscapes"`` or
+            ``"celebamask"``.
         validate: decode and check every file at construction.
         x_kind, y_kind, num_classes: the kind of each side (``rgb`` | ``labels``)
             and the class count of a labels side (see :class:`TwoFolders`);
-            pix2pixhd / cityscapes: ``labels`` and ``rgb``.
+            pix2pixhd / cityscapes / celebamask: ``labels`` and ``rgb``
+            (celebamask: ``num_classes`` >= 19).
         instances: two_folders: name of a sub-folder of instance-id maps next
             to ``A/`` and ``B/`` (e.g. ``"inst"``), matched by stem;
             pix2pixhd / cityscapes: any non-empty value reads the layout's
             instance maps (``<split>_inst/``, ``*_gtFine_instanceIds.png``);
-            empty: none.
+            empty: none. celebamask: must be empty.
 
     Returns:
         The source.
@@ -1260,6 +1276,11 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
     if layout not in LAYOUTS:
         raise DataError(f"layout {layout!r} is not valid; use one of {', '.join(LAYOUTS)}")
     folder = Path(path)
+    from tfi2i.data import celebamask  # here: that module builds on this one
+
+    if layout == "celebamask" or (layout == "auto" and (celebamask.split_address(folder) is not None
+                                                        or celebamask.is_root(folder))):
+        return celebamask.open_split(folder, layout, direction, validate, x_kind, y_kind, num_classes, instances)
     if not folder.exists():
         raise DataError(f"{folder}: folder not found")
     if not folder.is_dir():
@@ -1323,22 +1344,27 @@ def _open_label_photo(folder: Path, split: tuple[str, Path, str] | None, layout:
 
 
 def find_splits(root: PathLike) -> dict[str, Path]:
-    """Find the split folders of a data set (pix2pix release, pix2pixhd or cityscapes layout).
+    """Find the split folders of a data set (pix2pix release, pix2pixhd, cityscapes or celebamask layout).
 
     Args:
         root: a folder holding ``train/``, ``val/`` and/or ``test/``; or a folder
             that itself holds the images (or ``A/`` and ``B/``); or the root of
-            the pix2pixhd layout (``<split>_label/``, ...) or of the official
-            cityscapes layout (``leftImg8bit/``, ``gtFine/``).
+            the pix2pixhd layout (``<split>_label/``, ...), of the official
+            cityscapes layout (``leftImg8bit/``, ``gtFine/``) or of
+            CelebAMask-HQ (``CelebA-HQ-img/``, ``CelebAMask-HQ-mask-anno/`` or
+            ``CelebAMask-HQ-mask/``).
 
     Returns:
         ``{"train": root/train, "val": root/val, "test": root/test}`` for the
         split folders that exist (in that order), or ``{"train": root}`` when
         ``root`` itself holds the data. pix2pixhd: ``root/<split>_label`` for
         every split with label maps; cityscapes: ``root/gtFine/<split>`` for
-        every split in ``gtFine/``. Such a split may lack its photos (e.g.
-        pix2pixHD's ``test_label/``): :func:`missing_photos` says so, and
-        opening it raises a :class:`DataError` naming the missing folder.
+        every split in ``gtFine/``; celebamask: ``root/<split>`` (not a
+        folder: the split's address) for every split that holds at least
+        one label map by the mapping and partition files. A split may lack
+        its photos (e.g. pix2pixHD's ``test_label/``): :func:`missing_photos`
+        says so, and opening it raises a :class:`DataError` naming the
+        missing folder.
 
     Raises:
         DataError: ``root`` missing, or neither split folders nor data in it.
@@ -1348,6 +1374,13 @@ def find_splits(root: PathLike) -> dict[str, Path]:
         raise DataError(f"{r}: folder not found")
     if not r.is_dir():
         raise DataError(f"{r}: is a file, expected a data set folder")
+    from tfi2i.data import celebamask  # here: that module builds on this one
+
+    if celebamask.is_root(r):
+        splits = {s: r / s for s in celebamask.available_splits(r)}
+        if not splits:
+            raise DataError(f"{r}: no image with a label map is in any split of {r / celebamask.MAPPING_FILE}")
+        return splits
     if _cityscapes_root(r):
         splits = {s: r / "gtFine" / s for s in SPLITS if (r / "gtFine" / s).is_dir()}
         if not splits:

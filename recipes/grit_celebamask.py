@@ -73,6 +73,12 @@ Deviations and choices
 * **Style**: in training and evaluation the style image is the ground truth
   (the paper evaluates reconstruction metrics that way); translate / export
   take a style image. We ship no style prior, so there is no "sampled" style.
+* **Split**: training on CelebA's train partition, evaluation on its test
+  partition (``data.eval_split=test``; the release's mapping file links the
+  two), the standard split of Liu et al. the paper names.
+* **Resizing**: the 512x512 masks to 256 by nearest neighbour, the 1024x1024
+  photos to the mask size with INTER_AREA before any size check, then to the
+  task's size (bicubic).
 * **No horizontal flip**: CelebAMask-HQ labels left and right eyes, brows and
   ears apart; a flip would swap their meaning.
 * **Noise**: one 1-channel N(0, 1) map per decoder block (StyleGAN), weights
@@ -124,7 +130,7 @@ PAPER_TABLES = {
 def _data(task):
     size = int(task)
     return DataConfig(direction="AtoB", x_kind="labels", num_classes=NUM_CLASSES, load_size=size, crop_size=size,
-                      flip=False, batch_size=1, num_samples=2)
+                      eval_split="test", flip=False, batch_size=1, num_samples=2)  # Liu et al.'s train / test
 
 
 def _optim():

@@ -8,6 +8,16 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def load_recipe(name):
+    """``recipes/<name>.py`` as a module (recipes are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def shared_data_dir() -> pathlib.Path:
     """Real test data: `$TFI2I_SHARED_DATA`, else `../shared/data` next to the repository."""
     return pathlib.Path(os.environ.get("TFI2I_SHARED_DATA", REPO.parent / "shared" / "data"))

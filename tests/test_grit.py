@@ -1,16 +1,16 @@
 """GRIT: the modulation layers by hand, the generator's shape per variant, Eq. 2's gradients, seeded noise, runs.
 
-Runs train the recipe's smoke config (tiny widths, 64x64) on a synthetic 19-class label-map demo
-(`tfi2i.data.demo.make_label_demo`); the CelebAMask-HQ layout itself is tested in tests/data.
+Runs train the recipe's smoke config (tiny widths, 64x64) on a handful of generated files in the CelebAMask-HQ
+layout (`tfi2i.data.demo.make_face_demo`: part masks merged in tf.data, the train / test split from the mapping
+files); the layout's own rules are tested in tests/data/test_celebamask.py.
 """
 
-import importlib.util
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO
+from tests.helpers import load_recipe
 from tfi2i import train
 from tfi2i.config import ConfigError, replace
 from tfi2i.grit import GritSection, build
@@ -18,11 +18,8 @@ from tfi2i.layers.style import AdaIN, NoiseInjection
 from tfi2i.networks.grit import grit_generator
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("grit_celebamask", REPO / "recipes" / "grit_celebamask.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _recipe(name="grit_celebamask"):
+    return load_recipe(name)
 
 
 # ----------------------------------------------------------------- layers by hand
@@ -145,16 +142,33 @@ def test_config_rules():
     cfg = _recipe().config("512", "noise")
     assert cfg.grit.n_downsample == 7 and cfg.grit.noise and not cfg.grit.residual and not cfg.data.flip
     assert cfg.name == "grit_celebamask_512_noise" and cfg.loss.weights["rec"] == 10.0
-    assert _recipe().pix2pixhd_config().hd.label_feat
+    hd = replace(_recipe().pix2pixhd_config(), hd={"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
+                                                   "ndf": 4, "vgg_weights": "random"})
+    assert hd.hd.label_feat and hd.name == "pix2pixhd_celebamask_256"
+    from tfi2i.pix2pixhd import build as build_hd
+
+    model = build_hd(hd)  # the per-label feature encoder: G takes labels + the 3 feature channels
+    assert model.encoder is not None and model.contract.input("feat").channels == 3
+
+
+def test_tables_are_printed_in_the_papers_layout():
+    from tfi2i.evaluate import format_paper_tables
+
+    text = format_paper_tables(_recipe().PAPER_TABLES, {"r": {"config_name": "grit_celebamask_256_unet_demo",
+                                                              "l1_255": 30.0, "psnr": 15.0, "ssim": 0.4,
+                                                              "lpips": 0.3, "fid": 99.0}})
+    assert "| Ours | paper | 18.34 | 19.54 | 0.531 | 0.245 | 17.04 |" in text
+    assert "| U-Net | paper | 21.68 | 18.25 | 0.504 | 0.222 | 20.24 |" in text and "ours: r" in text
 
 
 # ----------------------------------------------------------------- runs
 @pytest.fixture(scope="module")
-def labels(tmp_path_factory):
-    from tfi2i.data.demo import make_label_demo
+def faces(tmp_path_factory):
+    """A handful of generated files in the CelebAMask-HQ layout (part masks, mapping and partition files)."""
+    from tfi2i.data.demo import make_face_demo
 
-    return str(make_label_demo(tmp_path_factory.mktemp("faces"), num_train=4, num_val=2, size=(64, 64),
-                               num_classes=19, instances=False))
+    return str(make_face_demo(tmp_path_factory.mktemp("faces") / "CelebAMask-HQ", num_train=3, num_val=0,
+                              num_test=2, size=(64, 64)))
 
 
 def _weights(workdir):
@@ -165,8 +179,8 @@ def _weights(workdir):
 
 
 @pytest.fixture(scope="module")
-def grit_run(labels, tmp_path_factory):
-    cfg = replace(_recipe().smoke_config(labels), data={"direction": "BtoA"}, train={"eval_at_end": False})
+def grit_run(faces, tmp_path_factory):
+    cfg = replace(_recipe().smoke_config(faces), train={"eval_at_end": False})
     workdir = str(tmp_path_factory.mktemp("grit") / "straight")
     train.fit(cfg, workdir=workdir)
     return cfg, workdir

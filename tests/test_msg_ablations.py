@@ -5,7 +5,6 @@ the synthetic 35-class label-map demo at 128x256 (the real full-resolution pairs
 decoding them would double this file's time).
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO
+from tests.helpers import load_recipe
 from tfi2i import cli, train
 from tfi2i import gradient_histogram as gh
 from tfi2i import resolution_ablation as ra
@@ -22,10 +21,7 @@ from tfi2i.networks.msg_unet import output_name
 
 
 def _recipe(name="msg_unet_cityscapes"):
-    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe(name)
 
 
 @pytest.fixture(scope="module")

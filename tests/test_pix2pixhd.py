@@ -6,14 +6,13 @@ The runs train the recipe's tiny smoke configs (`recipes/pix2pixhd_cityscapes.sm
 across a kill and resume.
 """
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO, shared_data_dir
+from tests.helpers import load_recipe, shared_data_dir
 from tfi2i import train
 from tfi2i.config import replace
 from tfi2i.networks import pix2pixhd as nets
@@ -25,11 +24,8 @@ def _count(models):
     return int(sum(np.prod(v.shape) for m in models for v in m.trainable_weights))
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("pix2pixhd_cityscapes", REPO / "recipes" / "pix2pixhd_cityscapes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _recipe(name="pix2pixhd_cityscapes"):
+    return load_recipe(name)
 
 
 # ----------------------------------------------------------------- golden counts (NVIDIA's print_network)

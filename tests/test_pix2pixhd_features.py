@@ -6,7 +6,6 @@ sampling, and a features run through ``load_model`` -> ``tfi2i translate`` / ``t
 kill-and-resume. Tiny widths on the label-map demo (35 classes, instance ids, 64x128).
 """
 
-import importlib.util
 import shutil
 
 import cv2
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import REPO
+from tests.helpers import load_recipe
 from tfi2i import config as config_lib
 from tfi2i import export, features, train
 from tfi2i.cli import main as cli_main
@@ -24,11 +23,8 @@ from tfi2i.pix2pixhd import HDSection, Pix2PixHDConfig, build
 from tfi2i.runs import load_model
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("pix2pixhd_cityscapes", REPO / "recipes" / "pix2pixhd_cityscapes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _recipe(name="pix2pixhd_cityscapes"):
+    return load_recipe(name)
 
 
 def _count(models):

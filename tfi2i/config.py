@@ -96,7 +96,12 @@ class DataConfig:
     `instances` (e.g. `inst`) reads the layout's instance maps. A split with
     label maps but no photos (pix2pixHD's `test_label/`) is not evaluated:
     `eval_split=auto` skips it with a log line, `eval_split=test` / `val`
-    naming it is an error.
+    naming it is an error. `celebamask` (`tfi2i.data.celebamask`): the
+    CelebAMask-HQ release (`CelebA-HQ-img/`, `CelebAMask-HQ-mask-anno/` part
+    masks merged into 19-class label maps, or merged `CelebAMask-HQ-mask/`),
+    split into train / val / test by CelebA's partition through the
+    release's mapping file; label maps are x: `direction=AtoB`,
+    `x_kind=labels`, `num_classes=19`.
     """
 
     #: The fields holding an int or a (height, width) pair (`--set` parses "H,W").
@@ -128,7 +133,7 @@ class DataConfig:
         return _hw(self.load_size)
 
     path: str = ""
-    layout: str = "auto"  # auto | side_by_side | two_folders | pix2pixhd | cityscapes
+    layout: str = "auto"  # auto | side_by_side | two_folders | pix2pixhd | cityscapes | celebamask
     direction: str = "AtoB"
     eval_path: str = ""  # empty: the split eval_split names (<path>/val, <path>/test), else the training pairs
     eval_split: str = "auto"  # auto: val/ else test/ | test: test/ else val/ | val: val/ only (when eval_path is empty)

@@ -294,9 +294,11 @@ def make_distributed_step(model, strategy, jit):
     """A `tf.function` running `model.train_step` on every replica and summing the per-replica shares."""
     import tensorflow as tf
 
-    step_fn = tf.function(model.train_step, jit_compile=True) if jit else model.train_step
+    # autograph off: the steps use tf.cond / tf.where for data-dependent control flow, never Python `if` on a
+    # tensor, and converting every function a step calls took ~18 s of each run's first trace (MSG U-Net smoke)
+    step_fn = tf.function(model.train_step, jit_compile=True, autograph=False) if jit else model.train_step
 
-    @tf.function
+    @tf.function(autograph=False)
     def distributed_step(batch):
         logs = strategy.run(step_fn, args=(batch,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}

@@ -14,8 +14,9 @@ The release (``switchablenorms/CelebAMask-HQ``, extracted as ``CelebAMask-HQ/``)
 
 or, instead of the part masks, label maps that are already merged
 (:data:`MERGED_DIR`, ``ROOT/CelebAMask-HQ-mask/<id>.png``: 1-channel class
-ids 0..18, what the release's ``face_parsing/Data_preprocessing/g_mask.py``
-writes and its ``g_partition.py`` reads under that name).
+ids 0..18: what the release's ``face_parsing/Data_preprocessing/g_mask.py``
+writes, into ``CelebAMaskHQ-mask/``, and its ``g_partition.py`` reads from
+``CelebAMask-HQ-mask/``, the name used here).
 
 Label map (x, ``data.x_kind=labels``, :data:`NUM_CLASSES` = 19 with
 background 0): the part masks of an image merged in the order of
@@ -86,7 +87,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfi2i.data.images import (
-    DataError, PathLike, _read_bytes, check_id_range, decode_ids_tf, decode_image_tf, read_ids, read_image,
+    DataError, PathLike, _read_bytes, _warn_once, check_id_range, decode_ids_tf, decode_image_tf, read_ids, read_image,
     sniff_format,
 )
 from tfi2i.data.labels import check_ids
@@ -213,9 +214,6 @@ def _range_split(orig_file: str) -> str | None:
     return None
 
 
-_WARNED_RANGES: set[str] = set()
-
-
 def split_of_ids(root: PathLike) -> dict[int, str]:
     """``{CelebA-HQ id: "train" | "val" | "test"}`` for every id of the mapping file.
 
@@ -237,11 +235,10 @@ def split_of_ids(root: PathLike) -> dict[int, str]:
             raise DataError(f"{part_path}: {len(missing)} CelebA file(s) of {root / MAPPING_FILE} are not in it: "
                             f"{_shown(missing)}; use CelebA's complete list_eval_partition.txt")
         return {i: partition[f] for i, f in mapping.items()}
-    if str(root) not in _WARNED_RANGES:
-        _WARNED_RANGES.add(str(root))
-        logger.warning("%s not found: splitting CelebAMask-HQ by CelebA's file-number ranges instead (train "
-                       "000001-162770, val 162771-182637, test 182638-202599, as CelebA's list_eval_partition.txt "
-                       "has them); copy that file from CelebA's Eval/ folder to %s to use it", part_path, root)
+    _warn_once(f"celebamask-ranges:{root}",
+               f"{part_path} not found: splitting CelebAMask-HQ by CelebA's file-number ranges instead (train "
+               f"000001-162770, val 162771-182637, test 182638-202599, as CelebA's list_eval_partition.txt has "
+               f"them); copy that file from CelebA's Eval/ folder to {root} to use it")
     out, bad = {}, []
     for i, f in mapping.items():
         s = _range_split(f)

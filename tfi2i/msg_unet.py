@@ -192,7 +192,6 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
             g_terms["g_vgg"] = tf.add_n(g_vgg)
         return g_terms, {"d_real": tf.add_n(d_real), "d_fake": tf.add_n(d_fake)}
 
-
     def vgg_term(self, out, real):
         """``sum_i w_i L1(F^i(out), sg(F^i(real)))``, `[B]` (`losses.feature_matching_loss`, real side detached)."""
         return losses.feature_matching_loss(self.vgg(out, training=False), self.vgg(real, training=False),

@@ -92,7 +92,7 @@ from tfi2i.data.images import (
 )
 from tfi2i.data.labels import check_ids
 from tfi2i.data.sources import (
-    SPLITS, TwoFolders, _check_direction, _check_kinds, _decode_all, _fingerprint, _shown, _size, is_image_file,
+    SPLITS, PluggedLayout, TwoFolders, register_layout, _check_direction, _check_kinds, _decode_all, _fingerprint, _shown, _size, is_image_file,
     natural_key,
 )
 
@@ -729,3 +729,18 @@ def open_split(path: PathLike, layout: str, direction: str, validate: bool, x_ki
         raise DataError(f"data.instances={instances!r}: CelebAMask-HQ has no instance maps; set data.instances=''")
     root, split = found
     return CelebAMaskHQ(root, split, num_classes=num_classes, validate=validate)
+
+
+def _find_splits(root: Path):
+    """`tfi2i.data.sources.find_splits` of a CelebAMask-HQ root: ``{split: root/<split>}``, None for other folders."""
+    if not is_root(root):
+        return None
+    splits = {s: Path(root) / s for s in available_splits(root)}
+    if not splits:
+        raise DataError(f"{root}: no image with a label map is in any split of {Path(root) / MAPPING_FILE}")
+    return splits
+
+
+register_layout("celebamask", PluggedLayout(
+    detect=lambda folder: split_address(folder) is not None or is_root(folder),
+    open_split=open_split, find_splits=_find_splits))

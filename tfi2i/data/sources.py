@@ -79,6 +79,7 @@ import logging
 import os
 import re
 import time
+import typing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -1217,6 +1218,32 @@ class Subset(Source):
 # --------------------------------------------------------------------------- entry points
 
 
+class PluggedLayout(typing.NamedTuple):
+    """A layout defined in a module of its own that builds on this one (`register_layout`)."""
+
+    detect: Callable[[Path], bool]  # is this folder (a root or a split address) of the layout?
+    open_split: Callable  # (folder, layout, direction, validate, x_kind, y_kind, num_classes, instances) -> source
+    find_splits: Callable[[Path], "dict[str, Path] | None"]  # a root's splits, or None when it is not one
+
+
+_PLUGGED: dict[str, PluggedLayout] = {}
+
+
+def register_layout(name: str, layout: PluggedLayout) -> None:
+    """Lets `open_source` and `find_splits` open layout `name` (listed in `LAYOUTS`), defined in another module.
+
+    That module builds on this one (it subclasses `TwoFolders`), so this one cannot import it: it registers
+    itself when imported, and `tfi2i.data` imports it (``tfi2i.data.celebamask``).
+    """
+    if name not in LAYOUTS:
+        raise ValueError(f"register_layout: {name!r} is not in LAYOUTS")
+    _PLUGGED[name] = layout
+
+
+def _plugged_layouts() -> dict[str, PluggedLayout]:
+    return dict(_PLUGGED)
+
+
 def _two_folder_dirs(folder: Path) -> tuple[Path, Path] | None:
     for a, b in _TWO_FOLDER_NAMES:
         if (folder / a).is_dir() and (folder / b).is_dir():
@@ -1276,11 +1303,9 @@ def open_source(path: PathLike, direction: str = "AtoB", layout: str = "auto",
     if layout not in LAYOUTS:
         raise DataError(f"layout {layout!r} is not valid; use one of {', '.join(LAYOUTS)}")
     folder = Path(path)
-    from tfi2i.data import celebamask  # here: that module builds on this one
-
-    if layout == "celebamask" or (layout == "auto" and (celebamask.split_address(folder) is not None
-                                                        or celebamask.is_root(folder))):
-        return celebamask.open_split(folder, layout, direction, validate, x_kind, y_kind, num_classes, instances)
+    for name, plugged in _plugged_layouts().items():
+        if layout == name or (layout == "auto" and plugged.detect(folder)):
+            return plugged.open_split(folder, layout, direction, validate, x_kind, y_kind, num_classes, instances)
     if not folder.exists():
         raise DataError(f"{folder}: folder not found")
     if not folder.is_dir():
@@ -1374,13 +1399,10 @@ def find_splits(root: PathLike) -> dict[str, Path]:
         raise DataError(f"{r}: folder not found")
     if not r.is_dir():
         raise DataError(f"{r}: is a file, expected a data set folder")
-    from tfi2i.data import celebamask  # here: that module builds on this one
-
-    if celebamask.is_root(r):
-        splits = {s: r / s for s in celebamask.available_splits(r)}
-        if not splits:
-            raise DataError(f"{r}: no image with a label map is in any split of {r / celebamask.MAPPING_FILE}")
-        return splits
+    for plugged in _plugged_layouts().values():
+        splits = plugged.find_splits(r)
+        if splits is not None:
+            return splits
     if _cityscapes_root(r):
         splits = {s: r / "gtFine" / s for s in SPLITS if (r / "gtFine" / s).is_dir()}
         if not splits:

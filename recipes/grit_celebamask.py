@@ -18,6 +18,7 @@ Usage::
     tfi2i evaluate --workdir runs/grit_256 --metrics l1_255,psnr,ssim,lpips,fid --paper grit_celebamask \\
         --diversity 20 --spectrum --outputs all --out runs/grit_eval
     tfi2i translate --model runs/grit_256 --input labels/ --style faces/ --output out/ --samples 4 --seed 0
+    tfi2i translate --model runs/grit_256 --input labels/ --style sampled --output out/ --samples 4 --seed 0
 
 ``--data``: the CelebAMask-HQ release (``CelebA-HQ-img/``,
 ``CelebAMask-HQ-mask-anno/``, the mapping files; `tfi2i.data` merges the part
@@ -72,7 +73,14 @@ Deviations and choices
   batch 1, 100 + 100 epochs with NVIDIA's linear decay.
 * **Style**: in training and evaluation the style image is the ground truth
   (the paper evaluates reconstruction metrics that way); translate / export
-  take a style image. We ship no style prior, so there is no "sampled" style.
+  take a style image (``--style DIR``). **Sampled styles** (the paper shows
+  them but does not say from what distribution; Eq. 2 has no KL term, so no
+  N(0, I) prior exists): after training the recipe encodes every training
+  target with E^S and fits ``N(mean, cov)``, covariance shrunk towards its
+  mean variance by ``d / (n + d)`` (`tfi2i.style_prior`, ``W/style_prior.npz``,
+  again with ``tfi2i style-prior --workdir W``); ``tfi2i translate --style
+  sampled`` and ``tfi2i export --style sampled`` draw ``z^s = mean + L eps``
+  with ``eps`` from each sample's seed.
 * **Split**: training on CelebA's train partition, evaluation on its test
   partition (``data.eval_split=test``; the release's mapping file links the
   two), the standard split of Liu et al. the paper names.
@@ -86,6 +94,7 @@ Deviations and choices
   the caller's seed at inference (the SavedModel's ``*_seeded`` signatures).
 """
 
+import logging
 import os
 import sys
 
@@ -98,6 +107,7 @@ from tfi2i.grit import GritConfig, GritSection  # noqa: E402
 TASKS = ("256", "512")
 VARIANTS = ("full", "noise", "unet")
 BASELINES = ("", "pix2pixhd")
+log = logging.getLogger("tfi2i.grit")
 NUM_CLASSES = 19  # CelebAMask-HQ: background + 18 parts
 
 _METRICS = {"l1_255": "L1 ↓", "psnr": "PSNR ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓"}
@@ -200,10 +210,20 @@ def _config(args):
     return config(args.task, args.variant)
 
 
+def _after_fit(cfg, run_dir, args):
+    """GRIT runs: fit the sampled-style prior on the training codes (``W/style_prior.npz``, `tfi2i.style_prior`)."""
+    if isinstance(cfg, GritConfig):
+        from tfi2i import style_prior
+
+        prior = style_prior.fit_run(run_dir)
+        log.info("style prior (sampled styles) fitted on %d training codes: %s/%s", int(prior["count"]), run_dir,
+                 style_prior.STYLE_PRIOR_FILE)
+
+
 def main(argv=None):
-    """``train.main`` with ``--task``, ``--variant`` and ``--baseline``."""
+    """``train.main`` with ``--task``, ``--variant`` and ``--baseline``; GRIT runs end with their style prior."""
     return train.main(_config, argv=argv, description=__doc__, demo_config_fn=demo_config,
-                      add_arguments=add_arguments)
+                      add_arguments=add_arguments, after_fit=_after_fit)
 
 
 if __name__ == "__main__":

@@ -211,3 +211,31 @@ def test_figures_7_8_9_from_a_trained_run(grit_run, tmp_path):
     assert (out / "spectrum.png").is_file()
     for name in ("straight:y_rec", "straight:y_res", "target"):  # Fig. 9: components, output, ground truth
         assert name in csv.splitlines()[0]
+
+
+def test_sampled_styles_from_the_run_and_its_export_agree(grit_run, faces, tmp_path):
+    """`tfi2i style-prior`, then `translate --style sampled` from the run and from `export --style sampled`."""
+    import cv2
+
+    from tfi2i import style_prior
+    from tfi2i.cli import main as cli_main
+    from tfi2i.data.images import read_image
+
+    _, workdir = grit_run
+    assert cli_main(["style-prior", "--workdir", workdir, "--no-progress"]) == 0
+    prior = style_prior.load(workdir)
+    assert int(prior["count"]) == 3 and prior["mean"].shape == (8,)  # the 3 training faces, style_dim 8
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    ids = np.zeros((64, 64), np.uint8)
+    ids[8:56, 12:52], ids[20:28, 18:28], ids[40:46, 22:42] = 1, 4, 11  # skin, an eye, a lip
+    cv2.imwrite(str(labels / "face.png"), ids)
+    common = ["--input", str(labels), "--style", "sampled", "--samples", "2", "--seed", "5", "--no-progress"]
+    assert cli_main(["translate", "--model", workdir, "--output", str(tmp_path / "run"), *common]) == 0
+    assert cli_main(["export", "--workdir", workdir, "--out", str(tmp_path / "export"), "--style", "sampled"]) == 0
+    assert cli_main(["translate", "--model", str(tmp_path / "export"), "--output", str(tmp_path / "exp"),
+                     *common]) == 0
+    run = [read_image(tmp_path / "run" / f"face_s{k}.png").astype(int) for k in (0, 1)]
+    exp = [read_image(tmp_path / "exp" / f"face_s{k}.png").astype(int) for k in (0, 1)]
+    assert all(np.abs(a - b).max() <= 1 for a, b in zip(run, exp))  # PNG rounding of equal floats
+    assert np.abs(run[0] - run[1]).max() > 0  # two seeds, two styles (and noise)

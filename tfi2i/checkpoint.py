@@ -10,14 +10,24 @@ Atomicity: TensorFlow writes a checkpoint's files first and updates the
 ``checkpoint`` index file last (itself with an atomic rename), so a crash
 mid-write leaves the previous checkpoint as the latest. On restore, a latest
 checkpoint that cannot be read (e.g. a disk filled up) is reported and the
-previous one is used.
+previous one is used (`restore_newest_readable`, shared by resume and
+`tfi2i.runs.load_model`). A write killed mid-way leaves a ``ckpt-N_temp``
+folder; nothing reads it and `remove_stale_temp` deletes it when the next
+training process starts (under the run lock).
 """
 
 import logging
+import os
+import re
+import shutil
 
 import tensorflow as tf
 
 log = logging.getLogger("tfi2i")
+
+#: What reading a truncated or half-written checkpoint raises (TF's read errors, ``Read less bytes than requested``).
+UNREADABLE = (tf.errors.OpError, ValueError, IndexError, RuntimeError)
+_TEMP = re.compile(r"^ckpt-\d+_temp$")
 
 
 class TrainingState:
@@ -35,21 +45,89 @@ class TrainingState:
         rng = {f"s{i}": v for i, v in enumerate(_seed_states(objects.values()))}
         self.checkpoint = tf.train.Checkpoint(step=self.step, epoch=self.epoch, rng=tf.train.Checkpoint(**rng), **objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+        self._good = None  # (path, step) of the checkpoint restored or last written by this process
 
     def save(self, step, epoch):
         self.step.assign(step)
         self.epoch.assign(epoch)
-        return self.manager.save(checkpoint_number=step)
+        path = self.manager.save(checkpoint_number=step)
+        self._good = (path, int(step))
+        return path
 
     def restore_latest(self):
         """Restores the newest readable checkpoint; returns its path or None when there is none."""
-        for path in reversed(self.manager.checkpoints):
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-                return path
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError, RuntimeError) as err:
-                log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, err)
-        return None
+        path = restore_newest_readable(
+            self.manager.checkpoints, lambda path: self.checkpoint.restore(path).assert_existing_objects_matched(),
+            fallback_on=UNREADABLE + (AssertionError,))
+        if path is not None:
+            self._good = (path, int(self.step.numpy()))
+        return path
+
+    def last_good(self):
+        """``(path, step)`` of the checkpoint this process restored or wrote last, or None when there is none."""
+        return self._good
+
+
+def checkpoint_paths(directory):
+    """The checkpoint prefixes the ``checkpoint`` index file of ``directory`` lists, oldest first ([] when none)."""
+    state = tf.train.get_checkpoint_state(os.fspath(directory))
+    if state is None or not state.model_checkpoint_path:
+        return []
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    return paths
+
+
+def restore_newest_readable(paths, restore, fallback_on=UNREADABLE):
+    """Calls ``restore(path)`` on ``paths`` newest first until one succeeds; returns that path (None when none does).
+
+    An exception in ``fallback_on`` (an unreadable checkpoint) is logged as a
+    warning naming the checkpoint and the previous one is tried; any other
+    exception propagates. Training's resume (`TrainingState.restore_latest`)
+    and `tfi2i.runs.load_model` (evaluate, export, translate) share it.
+    """
+    for path in reversed(list(paths)):
+        try:
+            restore(path)
+            return path
+        except fallback_on as err:
+            log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, _first_line(err))
+    return None
+
+
+def remove_stale_temp(directory):
+    """Deletes ``ckpt-N_temp`` folders (checkpoint writes killed mid-way) in ``directory``; returns their bytes.
+
+    Only the training process holding the run lock may call it: a live writer's
+    temporary folder looks the same.
+    """
+    if not os.path.isdir(directory):
+        return 0
+    freed = 0
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if _TEMP.match(name) and os.path.isdir(path):
+            size = tree_bytes(path)
+            shutil.rmtree(path, ignore_errors=True)
+            log.warning("removed %s, left by a checkpoint write that was killed (%.1f MB)", path, size / 1e6)
+            freed += size
+    return freed
+
+
+def checkpoint_bytes(prefix):
+    """Bytes on disk of checkpoint ``prefix`` (its ``.index`` and ``.data-*`` files)."""
+    return sum(os.path.getsize(p) for p in tf.io.gfile.glob(prefix + ".*") if os.path.isfile(p))
+
+
+def tree_bytes(path):
+    """Bytes of the files under ``path``."""
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
+def _first_line(err):
+    text = str(getattr(err, "message", None) or err).strip()
+    return (text.splitlines() or [type(err).__name__])[0][:300]
 
 
 def model_objects(model):

@@ -1,5 +1,5 @@
 """`tfi2i` command line: download | evaluate | export | translate | segmenter | import-reference | encode-features |
-resolution-ablation | gradient-histogram | demo."""
+resolution-ablation | gradient-histogram | style-prior | demo."""
 
 import argparse
 import sys
@@ -25,7 +25,7 @@ def _demo_parser(subparsers):
 
 def main(argv=None):
     from tfi2i import (convert, evaluate, export, gradient_histogram, pix2pixhd, resolution_ablation, segmenter,
-                       translate)
+                       style_prior, translate)
     from tfi2i.data import download
 
     parser = argparse.ArgumentParser(prog="tfi2i", description="Paired image-to-image translation GANs (TF2 / Keras 3).")
@@ -39,6 +39,7 @@ def main(argv=None):
     pix2pixhd.add_parser(sub)
     resolution_ablation.add_parser(sub)
     gradient_histogram.add_parser(sub)
+    style_prior.add_parser(sub)
     _demo_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -6,12 +6,21 @@ there with a tag naming where it comes from in the paper. `override(cfg,
 are errors that list the valid ones, values are coerced to the field's type.
 The resolved config is written into the run directory as `config.json` and
 read back with `from_dict`.
+
+Numbers that make no sense are refused up front: each section checks its
+numeric fields against their `Range` (``data.batch_size >= 1``, ``optim.lr >
+0``, ``optim.beta1`` in [0, 1), loss weights >= 0...) whenever it is built,
+and `validate` checks the rules between fields of a resolved config (the
+training crop fits in the resized image; the sizes the generator sees are
+multiples of its `size_multiple`) once every override is applied.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import math
 import typing
 from typing import Any
 
@@ -22,6 +31,93 @@ class ConfigError(ValueError):
 
 #: Valid `DataConfig.eval_split` values.
 EVAL_SPLITS = ("auto", "test", "val")
+
+
+# ------------------------------------------------------------------ bounds of numeric fields
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid values of one numeric config field: ``low`` / ``high`` bounds (None: unbounded), each
+    inclusive unless ``low_open`` / ``high_open``; ``integer`` asks for an int (a float field takes ints
+    too); ``hint`` says what the value means, appended to the error."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    hint: str = ""
+
+    def describe(self) -> str:
+        """``an integer >= 1``, ``a number > 0``, ``a number in [0, 1)``..."""
+        kind = "an integer" if self.integer else "a number"
+        low, high = _number_text(self.low), _number_text(self.high)
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {low}"
+        if self.high is not None:
+            return f"{kind} {'<' if self.high_open else '<='} {high}"
+        return kind
+
+    def contains(self, value) -> bool:
+        """Whether `value` has the right type and lies in the range (never for bools, NaN or infinities)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def check(self, key: str, value) -> None:
+        """Raises `ConfigError` naming `key`, the valid range and `value` when `value` is outside it."""
+        if not self.contains(value):
+            hint = f" ({self.hint})" if self.hint else ""
+            raise ConfigError(f"{key} must be {self.describe()}{hint}, got {value!r}")
+
+
+def _number_text(value) -> str:
+    """A bound as written: ``0``, ``4294967295``, ``0.5``."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def at_least(low, hint: str = "", integer: bool = True) -> Range:
+    """`Range` of the values >= `low` (integers unless ``integer=False``)."""
+    return Range(low=low, integer=integer, hint=hint)
+
+
+def _check_fields(section: str, obj, bounds: dict) -> None:
+    """Checks every field of dataclass `obj` named in `bounds` (name -> `Range`); keys read ``section.name``."""
+    for name, allowed in bounds.items():
+        allowed.check(f"{section}.{name}", getattr(obj, name))
+
+
+def cli_int(low: int, hint: str = ""):
+    """An argparse ``type=`` reading an integer >= `low`; anything else is a usage error stating the range.
+
+    >>> cli_int(1)("3")
+    3
+    """
+    allowed = at_least(low, hint)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed.describe()}, got {text!r}") from None
+        if not allowed.contains(value):
+            hint_text = f" ({hint})" if hint else ""
+            raise argparse.ArgumentTypeError(f"must be {allowed.describe()}{hint_text}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +147,9 @@ class DataConfig:
     Without either split the training examples are evaluated, with a warning.
 
     Sizes: `load_size` and `crop_size` are an int (square) or a (height,
-    width) pair (`crop_hw`, `load_hw` give the pair). `resize_or_crop`
+    width) pair (`crop_hw`, `load_hw` give the pair); `validate` refuses a
+    crop larger than `load_size` and sizes that are not multiples of the
+    generator's `size_multiple`. `resize_or_crop`
     follows pix2pixHD's `--resize_or_crop` (`tfi2i.data.augment`):
     `resize_and_crop` (pix2pix, the default) resizes to `load_size` and
     randomly crops `crop_size` (evaluation: resized to `crop_size`);
@@ -112,6 +210,14 @@ class DataConfig:
     KINDS = ("rgb", "labels")
     #: Valid `label_colors` values (empty: the label map stays ids).
     LABEL_PALETTES = ("", "cityscapes")
+    #: The valid range of each plain numeric field (the sizes are checked on their own, below).
+    BOUNDS = {
+        "batch_size": at_least(1, "examples per training step"),
+        "pyramid_levels": at_least(0, "0: no pyramid levels"),
+        "num_samples": at_least(1, "evaluation pairs in the sample grids"),
+        "sr_factor": at_least(1, "superres4x: the down/up scale"),
+        "hole_size": at_least(0, "0: crop_size // 2"),
+    }
 
     @property
     def x_batch_kind(self) -> str:
@@ -174,9 +280,12 @@ class DataConfig:
             ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
                 isinstance(value, tuple) and len(value) == 2
                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+            if ok and name == "crop_size" and value == 0:
+                ok = False  # load_size=0 means "not resized"; a crop of 0 pixels means nothing
             if not ok:
-                raise ConfigError(f"data.{name} must be an int >= 0 (square) or a (height, width) pair of ints >= 1, "
-                                  f"e.g. --set data.{name}=512,1024; got {value!r}")
+                low = 1 if name == "crop_size" else 0
+                raise ConfigError(f"data.{name} must be an int >= {low} (square) or a (height, width) pair of ints "
+                                  f">= 1, e.g. --set data.{name}=512,1024; got {value!r}")
         if self.resize_or_crop not in self.RESIZE_OR_CROP:
             raise ConfigError(f"data.resize_or_crop must be one of {', '.join(self.RESIZE_OR_CROP)}, "
                               f"got {self.resize_or_crop!r}")
@@ -193,8 +302,9 @@ class DataConfig:
                               f"got {self.label_colors!r}")
         if not isinstance(self.instance_ids, bool):
             raise ConfigError(f"data.instance_ids must be true or false, got {self.instance_ids!r}")
-        if self.num_classes < 0:
-            raise ConfigError(f"data.num_classes must be >= 0, got {self.num_classes}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ConfigError(f"data.num_classes must be an integer >= 0, got {self.num_classes!r}")
+        _check_fields("data", self, self.BOUNDS)
 
 
 def _hw(size) -> tuple[int, int]:
@@ -206,6 +316,14 @@ def _hw(size) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
+    #: The valid range of each numeric field.
+    BOUNDS = {
+        "ngf": at_least(1, "filters of the first layer"),
+        "dropout": Range(0, 1, high_open=True, hint="the rate of dropped units; 0: no dropout"),
+        "input_channels": at_least(1),
+        "output_channels": at_least(1),
+    }
+
     name: str = "unet_256"  # unet_128 (7 downsamplings) | unet_256 (8) | unet_<d>
     ngf: int = 64
     norm: str = "batch"  # batch | instance | none
@@ -213,14 +331,23 @@ class GeneratorConfig:
     input_channels: int = 3
     output_channels: int = 3
 
+    def __post_init__(self):
+        _check_fields("generator", self, self.BOUNDS)
+
 
 @dataclasses.dataclass(frozen=True)
 class DiscriminatorConfig:
+    #: The valid range of each numeric field.
+    BOUNDS = {"ndf": at_least(1, "filters of the first layer"), "n_layers": at_least(0, "3: the 70x70 PatchGAN")}
+
     name: str = "patchgan"
     ndf: int = 64
     n_layers: int = 3  # 3 -> 70x70 receptive field
     norm: str = "batch"
     conditional: bool = True  # D sees the input x too (pix2pix); false: D judges the output alone (PAN ablation)
+
+    def __post_init__(self):
+        _check_fields("discriminator", self, self.BOUNDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +361,13 @@ class LossConfig:
     gan_mode: str = "vanilla"  # vanilla | lsgan | hinge
     weights: dict = dataclasses.field(default_factory=dict)
     feature_weights: list = dataclasses.field(default_factory=list)  # per-D-layer beta_l of a feature loss (PAN Eq. 8)
+
+    def __post_init__(self):
+        weight = Range(0, hint="a loss weight; 0 turns the term off")
+        for name, value in dict(self.weights).items():
+            weight.check(f"loss.weights.{name}", value)
+        for i, value in enumerate(self.feature_weights):
+            weight.check(f"loss.feature_weights[{i}]", value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,7 +385,17 @@ class OptimConfig:
     # (lowered by lr / n_epochs_decay after each epoch past n_epochs, last epoch at lr / n_epochs_decay)
     decay_rule: str = "pix2pix"
 
+    #: The valid range of each numeric field.
+    BOUNDS = {
+        "lr": Range(0, low_open=True, hint="the initial learning rate, e.g. 2e-4"),
+        "beta1": Range(0, 1, high_open=True, hint="Adam's first-moment decay, e.g. 0.5"),
+        "beta2": Range(0, 1, high_open=True, hint="Adam's second-moment decay, e.g. 0.999"),
+        "n_epochs": at_least(0, "epochs at the initial learning rate"),
+        "n_epochs_decay": at_least(0, "epochs of linear decay to 0"),
+    }
+
     def __post_init__(self):
+        _check_fields("optim", self, self.BOUNDS)
         if self.adam not in ("torch", "keras"):
             raise ConfigError(f"optim.adam must be torch or keras, got {self.adam!r} (torch: the PyTorch references' "
                               "Adam, eps 1e-8 added after bias correction; keras: keras.optimizers.Adam, eps 1e-7)")
@@ -304,6 +448,20 @@ class TrainConfig:
     # shape before step 1 (pix2pixHD --load_pretrain); ignored once the run has a checkpoint of its own
     init_from: str = ""
 
+    #: The valid range of each numeric field.
+    BOUNDS = {
+        "steps": at_least(0, "0: epochs x steps per epoch"),
+        "epochs": at_least(0, "0: optim.n_epochs + optim.n_epochs_decay"),
+        "seed": Range(0, 2**32 - 1, integer=True),
+        "log_every": at_least(1, "steps between logged metrics"),
+        "sample_every": at_least(1, "steps between sample grids"),
+        "checkpoint_every": at_least(1, "steps between checkpoints"),
+        "keep_checkpoints": at_least(1, "recent checkpoints kept"),
+    }
+
+    def __post_init__(self):
+        _check_fields("train", self, self.BOUNDS)
+
 
 #: The run builder of a config that names none (and of run directories written before builders were recorded).
 DEFAULT_BUILDER = "tfi2i.pix2pix:build"
@@ -332,6 +490,146 @@ class Config:
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+
+# ------------------------------------------------------------------ cross-field checks of a resolved config
+#: The function giving the inference contract (`tfi2i.contract.Contract`) of a builder's model from its config,
+#: for builders whose module has no ``contract(cfg)`` of its own (the U-Net models). Any other builder:
+#: ``<its module>:contract`` when that exists; none: the size multiple is not checked up front.
+CONTRACT_FUNCTIONS = {
+    "tfi2i.pix2pix:build": "tfi2i.pix2pix:unet_contract",
+    "tfi2i.pan:build": "tfi2i.pix2pix:unet_contract",
+    "tfi2i.modified_pix2pix:build": "tfi2i.pix2pix:unet_contract",
+}
+
+
+def size_multiple(cfg) -> tuple[int, str] | None:
+    """``(multiple, who)``: the generator's input height and width must be multiples of `multiple`; None: unknown.
+
+    The one place that asks a config what size multiple its model needs: the
+    ``multiple`` of the model's contract (``2**depth`` for a U-Net, the
+    downsampling factor of pix2pixHD's, MSG U-Net's and GRIT's generators),
+    computed from the config without building the model (`CONTRACT_FUNCTIONS`).
+    `who` names the network for error messages. None when the builder has no
+    contract function or the contract cannot be made from this config (its own
+    checks report that when the model is built).
+    """
+    builder = str(cfg.builder)
+    module = builder.partition(":")[0]
+    name = CONTRACT_FUNCTIONS.get(builder, f"{module}:contract")
+    try:
+        contract_fn = import_name(name, "contract function")
+        multiple = int(contract_fn(cfg).multiple)
+    except (ConfigError, ValueError, TypeError, AttributeError, KeyError):
+        return None
+    if CONTRACT_FUNCTIONS.get(builder) == "tfi2i.pix2pix:unet_contract":
+        depth = multiple.bit_length() - 1
+        who = f"{cfg.name}'s {depth}-level U-Net (generator.name={cfg.generator.name})"
+    else:
+        who = f"{cfg.name}'s generator ({builder})"
+    return multiple, who
+
+
+def _multiples_near(value: int, multiple: int) -> list[int]:
+    """The valid sizes nearest to `value`: the multiples of `multiple` just below (if >= 1) and just above it."""
+    below = value // multiple * multiple
+    return [v for v in (below, below + multiple) if v >= multiple]
+
+
+def _size_text(hw: tuple[int, int], square: bool) -> str:
+    """``256`` or ``256,512`` (the `--set` spelling of a size)."""
+    return str(hw[0]) if square else f"{hw[0]},{hw[1]}"
+
+
+def _check_multiple(key: str, value, multiple: int, who: str, what: str = "") -> None:
+    """Raises `ConfigError` when a size (int or (h, w)) is not a multiple of `multiple`, naming the nearest valid."""
+    square = not isinstance(value, (tuple, list))
+    hw = _hw(value)
+    if all(v % multiple == 0 for v in hw):
+        return
+    if square:
+        use = " or ".join(str(v) for v in _multiples_near(hw[0], multiple))
+    else:
+        nearest = tuple(min(_multiples_near(v, multiple), key=lambda c, v=v: (abs(c - v), -c)) for v in hw)
+        use = f"{_size_text(nearest, False)} (height,width)"
+    shown = _size_text(hw, square)
+    raise ConfigError(f"{key}={shown} must be a multiple of {multiple}{what} for {who}: use {key}={use}, "
+                      "or a generator with fewer downsamplings")
+
+
+def _largest_fit(crop: int, load: int, multiple: int) -> int:
+    """The crop side to suggest when `crop` > `load`: the largest multiple of `multiple` <= `load` (else `load`)."""
+    if crop <= load:
+        return crop
+    return load // multiple * multiple if load >= multiple else load
+
+
+def _check_crop_fits(data, multiple: int = 1) -> None:
+    """The training crop must fit in the image it is cut from: ``crop_size <= load_size`` (resize_and_crop), and
+    the crop's width <= the load width (scale_width_and_crop, where the height follows each image). The
+    suggested crop is a multiple of `multiple` (the generator's size multiple) where one fits."""
+    (ch, cw), (lh, lw) = data.crop_hw, data.load_hw
+    square = not isinstance(data.crop_size, (tuple, list)) and not isinstance(data.load_size, (tuple, list))
+    if data.resize_or_crop == "resize_and_crop" and data.load_size != 0 and (ch > lh or cw > lw):
+        fit = (_largest_fit(ch, lh, multiple), _largest_fit(cw, lw, multiple))
+        grow = (max(ch, lh), max(cw, lw))
+        raise ConfigError(
+            f"data.crop_size={_size_text((ch, cw), square)} is larger than data.load_size="
+            f"{_size_text((lh, lw), square)}: the random training crop is cut from the image resized to load_size; "
+            f"use data.crop_size={_size_text(fit, square)} or smaller, or data.load_size={_size_text(grow, square)} "
+            "or larger (pix2pix: load 286, crop 256)")
+    if data.resize_or_crop == "scale_width_and_crop" and cw > lw:
+        raise ConfigError(
+            f"data.crop_size width {cw} is larger than the data.load_size width {lw}: resize_or_crop="
+            f"scale_width_and_crop scales every image to that width before cropping; use a crop width of "
+            f"{_largest_fit(cw, lw, multiple)} or less, or a data.load_size width >= {cw}")
+
+
+def _check_size_multiples(cfg, need: tuple[int, str] | None) -> None:
+    """The sizes the generator sees must be multiples of its `size_multiple` ``need`` (a U-Net's ``2**depth``)."""
+    if need is None or need[0] <= 1:
+        return
+    multiple, who = need
+    data = cfg.data
+    if data.resize_or_crop in ("resize_and_crop", "scale_width_and_crop", "crop"):
+        _check_multiple("data.crop_size", data.crop_size, multiple, who)
+    elif data.resize_or_crop == "scale_width":
+        width = data.load_hw[1]
+        if width % multiple:
+            use = " or ".join(str(v) for v in _multiples_near(width, multiple))
+            raise ConfigError(f"data.load_size width {width} must be a multiple of {multiple} for {who} "
+                              f"(resize_or_crop=scale_width feeds it images that wide): use a width of {use}")
+    elif data.resize_or_crop == "none" and data.size_multiple % multiple:
+        use = " or ".join(str(v) for v in _multiples_near(data.size_multiple, multiple))
+        raise ConfigError(f"data.size_multiple={data.size_multiple} must be a multiple of {multiple} for {who} "
+                          f"(resize_or_crop=none rounds every image to multiples of it): use data.size_multiple={use}")
+
+
+def _check_run_length(cfg) -> None:
+    """A run whose length comes from the epochs of its schedule must have at least one epoch."""
+    if cfg.train.steps == 0 and cfg.train.epochs == 0 and cfg.optim.n_epochs + cfg.optim.n_epochs_decay < 1:
+        raise ConfigError("optim.n_epochs + optim.n_epochs_decay = 0 with train.steps = train.epochs = 0: the run "
+                          "would train 0 steps; set one of them >= 1 (e.g. --steps 1000)")
+
+
+def validate(cfg):
+    """The cross-field checks of a resolved config (each field alone is checked by its section); returns `cfg`.
+
+    Run once every override is applied (`tfi2i.train.resolve_config`), so that
+    the order of ``--set`` options does not matter: the training crop fits in
+    the resized image, the sizes the generator sees are multiples of its
+    `size_multiple`, and the run trains at least one step. The data's own
+    cross-field rules are checked when it is opened
+    (`tfi2i.data.pipeline.check_config`).
+
+    Raises:
+        ConfigError: the first violated rule, with the nearest valid values.
+    """
+    _check_run_length(cfg)
+    need = size_multiple(cfg)
+    _check_crop_fits(cfg.data, need[0] if need else 1)
+    _check_size_multiples(cfg, need)
+    return cfg
 
 
 def to_dict(cfg) -> dict:
@@ -486,6 +784,7 @@ def replace(cfg, **sections):
 
 
 __all__ = [
+    "Range", "at_least", "cli_int", "size_multiple", "validate", "CONTRACT_FUNCTIONS",
     "Config", "ConfigError", "EvalConfig", "EVAL_MODES", "CONFIG_TYPE_KEY", "DEFAULT_BUILDER", "import_name", "load", "qualified_name", "DataConfig", "EVAL_SPLITS", "GeneratorConfig", "DiscriminatorConfig", "LossConfig",
     "OptimConfig", "TrainConfig", "override", "replace", "to_dict", "to_json", "from_dict",
 ]

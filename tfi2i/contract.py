@@ -114,7 +114,11 @@ class OutputSpec:
 
 @dataclasses.dataclass(frozen=True)
 class NoiseSpec:
-    """A noise map the generator takes: N(0, 1), ``channels`` at ``1 / factor`` of the input size."""
+    """Noise the generator takes: N(0, 1), ``channels`` at ``1 / factor`` of the input size.
+
+    ``factor=0``: a vector ``[B, channels]`` instead of a map (e.g. the N(0, I)
+    draw a sampled style code is made from, `tfi2i.style_prior`).
+    """
 
     name: str
     channels: int = 1
@@ -246,7 +250,7 @@ class Contract:
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def draw_noise(self, height, width, seeds):
-        """``{name: float32 [B, H/f, W/f, C]}`` N(0, 1) maps; example b's maps depend only on ``seeds[b]``.
+        """``{name: float32 [B, H/f, W/f, C]}`` N(0, 1) maps (``[B, C]`` for ``f = 0``); example b's depend only on ``seeds[b]``.
 
         Args:
           height, width: input size (int or scalar tensors).
@@ -258,10 +262,11 @@ class Contract:
         seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int64)
         out = {}
         for k, spec in enumerate(self.noise):
-            h, w = height // spec.factor, width // spec.factor
+            shape = [spec.channels] if spec.factor == 0 else [height // spec.factor, width // spec.factor,
+                                                              spec.channels]
 
-            def one(seed, h=h, w=w, k=k, spec=spec):
-                return tf.random.stateless_normal(tf.stack([h, w, spec.channels]), tf.stack([seed, k]))
+            def one(seed, shape=shape, k=k):
+                return tf.random.stateless_normal(tf.stack(shape), tf.stack([seed, k]))
 
             out[spec.name] = tf.map_fn(one, seeds, fn_output_signature=tf.float32)
         return out

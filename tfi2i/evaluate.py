@@ -15,7 +15,10 @@ Image reading (:func:`read_image`) is the package-wide policy of :func:`tfi2i.da
   dividing by 257 and rounding (65535 -> 255), so both go through the same
   8-bit pipeline; other sample types (float TIFF, ...) are rejected;
 * grayscale is replicated to 3 channels; an alpha channel is dropped;
-* OpenCV's BGR order is converted to RGB.
+* OpenCV's BGR order is converted to RGB;
+* the package's one pixel limit applies (``$TFI2I_MAX_PIXELS``, default
+  4096*4096, read from the header before decoding), as do its checks of
+  corrupt JPEGs (decoded by TensorFlow's decoder, early end of scan refused).
 
 The per-pair scoring lives in :class:`MetricAccumulator`, which takes float32
 [0, 1] tensors, so other front-ends (for example, running a trained generator

@@ -66,8 +66,10 @@ share of H, W (:func:`pad_run_crop`, shared by every signature and by
 
 Bad requests fail with ``InvalidArgumentError`` and a readable message, the
 server keeps running: data that is not an image, truncated / corrupt files, an
-image with more than ``max_pixels`` pixels (checked from the PNG / JPEG header
-before decoding and on the decoded size), inputs of one example with different
+image with more than ``max_pixels`` pixels (checked from the header before
+decoding, for every format the signature decodes: PNG, JPEG, BMP, GIF, WebP
+lossy / lossless / extended, by :func:`tfi2i.data.images.header_size_tf`; and
+on the decoded size), inputs of one example with different
 sizes, label ids out of range, a float input with the wrong number of channels
 or an empty image.
 """
@@ -83,7 +85,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_PIXELS = 4096 * 4096  # == tfi2i.data.images.DEFAULT_MAX_PIXELS (not imported: it loads TensorFlow)
 METADATA_FILE = "tfi2i_export.json"
 FLOAT_SIGNATURE = "serving_default"
 SEEDED_FLOAT_SIGNATURE = "serving_seeded"
@@ -221,25 +223,19 @@ def _decode(data, channels, is_jpeg, is_png16):
     return img
 
 
-def _header_pixels(data, head, is_jpeg, is_png):
-    """H*W (int64) from a PNG / JPEG header without decoding the pixels; 0 for other formats."""
-    import tensorflow as tf
+def _header_pixels(data):
+    """H*W (int64) from the image's header without decoding the pixels (every format decoded here); 0 if unknown."""
+    from tfi2i.data.images import header_size_tf
 
-    def png():
-        wh = tf.io.decode_raw(tf.strings.substr(head, 16, 8), tf.int32, little_endian=False)
-        return tf.cast(wh[0], tf.int64) * tf.cast(wh[1], tf.int64)
-
-    def jpeg():
-        hw = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
-        return hw[0] * hw[1]
-
-    return tf.case([(is_png, png), (is_jpeg, jpeg)], default=lambda: tf.constant(0, tf.int64))
+    hw = header_size_tf(data)
+    return hw[0] * hw[1]
 
 
 def _limit_message(max_pixels):
     side = int(max_pixels**0.5)
     return (f"tfi2i: image too large: more than max_pixels={max_pixels} pixels (H*W; e.g. {side}x{side}); "
-            "split it into tiles (tfi2i translate --tile) or re-export with a larger --max-pixels")
+            "split it into tiles (tfi2i translate --tile) or re-export with a larger --max-pixels "
+            "(or TFI2I_MAX_PIXELS set when exporting)")
 
 
 def _check_size(h, w, max_pixels):
@@ -310,10 +306,10 @@ def _decode_input(spec, data, max_pixels):
 
     from tfi2i.data.labels import instance_edges, one_hot
 
-    head, is_jpeg, is_png, is_png16 = _sniff(data)
+    _, is_jpeg, is_png, is_png16 = _sniff(data)
     header_check = tf.debugging.assert_less_equal(  # before decoding: no huge allocation for a small file
-        _header_pixels(data, head, is_jpeg, is_png), tf.constant(max_pixels, tf.int64),
-        message=_limit_message(max_pixels))
+        _header_pixels(data), tf.constant(max_pixels, tf.int64),
+        message=_limit_message(max_pixels) + " (read from the image's header, before decoding)")
     with tf.control_dependencies([header_check]):
         data = tf.identity(data)
     if spec.kind in ("labels", "instances"):
@@ -446,7 +442,7 @@ def _publish(tmp, root, version):
 # --------------------------------------------------------------------------- export
 
 
-def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=None, metadata=None,
+def export_model(model, export_root, *, max_pixels=None, version=None, metadata=None,
                  mode="deterministic") -> Path:
     """Writes ``model``'s generator as a SavedModel into ``export_root/<version>``, atomically.
 
@@ -454,7 +450,9 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
       model: a `tfi2i.gan.PairedGAN` (``tfi2i.runs.load_model(W).model``); its
         contract says the signatures' inputs and outputs.
       export_root: the folder TF Serving watches (created if needed).
-      max_pixels: largest accepted H*W per image (requests above fail cleanly).
+      max_pixels: largest accepted H*W per image (requests above fail cleanly); default
+        :func:`tfi2i.data.images.max_pixels` (``$TFI2I_MAX_PIXELS``, else 4096*4096), the
+        limit of every other entry point.
       version: integer version folder; default: highest existing numeric folder + 1 (1 when none).
       metadata: extra JSON-serialisable fields for ``tfi2i_export.json``.
       mode: ``deterministic`` (dropout off, moving batch-norm statistics) or
@@ -470,8 +468,13 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
 
     import tfi2i
 
+    from tfi2i.data.images import DataError, max_pixels as default_limit
+
     contract = model.contract
-    max_pixels = int(max_pixels)
+    try:
+        max_pixels = int(default_limit() if max_pixels is None else max_pixels)
+    except DataError as exc:
+        raise ExportError(str(exc)) from None
     if max_pixels < 1:
         raise ExportError(f"max_pixels must be >= 1, got {max_pixels}")
     if version is not None and (int(version) < 1):
@@ -557,11 +560,12 @@ def export_model(model, export_root, *, max_pixels=DEFAULT_MAX_PIXELS, version=N
         raise
 
 
-def export_run(workdir, export_root=None, **kw) -> Path:
+def export_run(workdir, export_root=None, sampled_style=False, **kw) -> Path:
     """Exports a run's generator (latest checkpoint, `tfi2i.runs.load_model`) into ``export_root`` (default ``W/export``).
 
     Keyword arguments go to :func:`export_model` (``max_pixels``, ``version``, ``mode``: default the run's
-    ``eval.mode``).
+    ``eval.mode``). ``sampled_style``: a model with a style encoder (GRIT) is exported without its style
+    input, its style drawn from the run's fitted prior and the request's seed (`tfi2i.style_prior`).
     Raises :class:`tfi2i.runs.RunError` for a folder that is not a run or has no checkpoint.
     """
     from tfi2i.runs import load_model
@@ -570,6 +574,14 @@ def export_run(workdir, export_root=None, **kw) -> Path:
     kw.setdefault("mode", cfg.eval.mode)
     metadata = {"config_name": cfg.name, "builder": cfg.builder, "generator_name": cfg.generator.name,
                 "checkpoint": os.path.abspath(ckpt), "workdir": os.path.abspath(workdir)}
+    if sampled_style:
+        from tfi2i import style_prior
+
+        try:
+            model = style_prior.with_sampled_style(model, workdir)
+        except style_prior.StylePriorError as exc:
+            raise ExportError(str(exc)) from None
+        metadata["style"] = f"sampled from {style_prior.STYLE_PRIOR_FILE} (the style input is gone)"
     return export_model(model, export_root or os.path.join(workdir, "export"), metadata=metadata, **kw)
 
 
@@ -586,12 +598,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", required=True, metavar="W", help="training run directory")
     p.add_argument("--out", default=None, metavar="DIR", help="export root (default: W/export)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                   help=f"largest H*W a request may have (default {DEFAULT_MAX_PIXELS} = 4096*4096)")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help=f"largest H*W a request may have (default: $TFI2I_MAX_PIXELS, else {DEFAULT_MAX_PIXELS} "
+                   "= 4096*4096, the limit of training, evaluate and translate)")
     p.add_argument("--mode", choices=("deterministic", "reference"), default=None,
                    help="test-time mode (default: the run's eval.mode): deterministic = dropout off, moving "
                    "batch-norm statistics; reference = the pix2pix test script's dropout on, batch statistics, "
                    "seeded through the *_seeded signatures")
+    p.add_argument("--style", choices=("image", "sampled"), default="image",
+                   help="a model with a style input (GRIT): take a style image (default) or sample the style from "
+                   "the run's style_prior.npz (`tfi2i style-prior`) with each request's seed")
     p.set_defaults(func=run)
     return p
 
@@ -601,12 +617,13 @@ def run(args) -> int:
     from tfi2i.runs import RunError
 
     try:
-        if args.max_pixels < 1:
+        if args.max_pixels is not None and args.max_pixels < 1:
             raise ExportError(f"--max-pixels must be >= 1, got {args.max_pixels}")
         if not os.path.isdir(args.workdir):
             raise RunError(f"{args.workdir}: no such folder")
         extra = {"mode": args.mode} if getattr(args, "mode", None) else {}
-        path = export_run(args.workdir, args.out, max_pixels=args.max_pixels, **extra)
+        path = export_run(args.workdir, args.out, max_pixels=args.max_pixels,
+                          sampled_style=getattr(args, "style", "image") == "sampled", **extra)
     except (RunError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -26,7 +26,8 @@ from the step's seed in training (`tfi2i.gan.PairedGAN.training_seeds`: a
 resumed run draws the same noise) and from an explicit seed at inference.
 The style input defaults to the target photo (training and evaluation: the
 reference is the ground truth, as the paper evaluates); translate and export
-take a style image.
+take a style image, or sample the style (`GRIT.with_sampled_style`, from the
+Gaussian `tfi2i.style_prior` fits to the training codes).
 """
 
 from __future__ import annotations
@@ -112,6 +113,23 @@ class GRIT(PairedGAN):
         d_real = tf.add_n([losses.d_real_loss(o[1], self.gan_mode)
                            for o in self._scales(batch, batch["y"], training)])
         return {"d_real": d_real, "d_fake": d_fake}
+
+    def with_sampled_style(self, prior) -> "GRIT":
+        """This model (weights shared) with its style drawn from ``prior`` (`tfi2i.style_prior`), not from an image.
+
+        The contract loses the ``style`` input and gains the noise vector
+        ``style_noise`` (`networks.grit.STYLE_NOISE`, drawn from each example's
+        seed after the decoder's noise maps, which stay those of the same seed).
+        """
+        if not any(s.kind == "style" for s in self.contract.inputs):
+            raise ValueError(f"{self.name} already samples its style")
+        generator = nets.sampled_style_generator(self.generator, prior["mean"], prior["scale"])
+        dim = int(generator.input[nets.STYLE_NOISE].shape[-1])
+        contract = dataclasses.replace(
+            self.contract, inputs=tuple(s for s in self.contract.inputs if s.kind != "style"),
+            noise=(*self.contract.noise, NoiseSpec(nets.STYLE_NOISE, dim, 0)))
+        return GRIT(generator, self.discriminators, self.loss_weights, gan_mode=self.gan_mode, contract=contract,
+                    noise_seed=self.noise_seed, name=f"{self.name}_sampled_style")
 
 
 # ----------------------------------------------------------------- builder

@@ -58,29 +58,45 @@ def builder_of(cfg):
 
 
 def load_model(workdir) -> LoadedRun:
-    """Rebuilds a run's model from ``config.json`` and restores its latest checkpoint.
+    """Rebuilds a run's model from ``config.json`` and restores its newest readable checkpoint.
 
     The generator and the discriminators come back; the optimizers are not
-    built (inference and evaluation only). Returns ``LoadedRun(cfg, model,
-    checkpoint_path)``; ``model.contract`` says how to call it.
+    built (inference and evaluation only). A latest checkpoint that cannot be
+    read (truncated by a kill or a full disk) is reported and the previous one
+    is used, as resuming does (`tfi2i.checkpoint.restore_newest_readable`);
+    ``ckpt-N_temp`` folders of killed writes are never read. Returns
+    ``LoadedRun(cfg, model, checkpoint_path)``; ``model.contract`` says how
+    to call it. Takes no run lock: it reads while a run trains.
     """
     import tensorflow as tf
 
+    from tfi2i.checkpoint import checkpoint_paths, model_objects, restore_newest_readable
+
     cfg = load_config(workdir)
     build = builder_of(cfg)
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if latest is None:
-        raise RunError(f"{workdir}/checkpoints holds no checkpoint")
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    paths = checkpoint_paths(ckpt_dir)
+    if not paths:
+        raise RunError(f"{ckpt_dir} holds no checkpoint")
     model = build(cfg)
-    from tfi2i.checkpoint import model_objects
+    checkpoint = tf.train.Checkpoint(**model_objects(model))
 
-    status = tf.train.Checkpoint(**model_objects(model)).restore(latest)
-    status.expect_partial()
+    tried = []
+
+    def restore(path):
+        tried.append(path)
+        status = checkpoint.restore(path)
+        status.expect_partial()
+        status.assert_existing_objects_matched()  # AssertionError: not a read error, no fallback
+
     try:
-        status.assert_existing_objects_matched()
+        latest = restore_newest_readable(paths, restore)
     except AssertionError as exc:
-        raise RunError(f"{latest} does not fit the model {cfg.builder} builds from {workdir}/config.json: "
+        raise RunError(f"{tried[-1]} does not fit the model {cfg.builder} builds from {workdir}/config.json: "
                        f"{str(exc)[:300]}") from None
+    if latest is None:
+        raise RunError(f"{ckpt_dir} holds no readable checkpoint (tried {', '.join(map(os.path.basename, paths))}; "
+                       "each is truncated or damaged)")
     if hasattr(model, "attach_run"):  # files of the run the model reads (pix2pixHD's feature clusters)
         model.attach_run(workdir)
     return LoadedRun(cfg, model, latest)

@@ -13,12 +13,17 @@ Run directory layout::
     W/metrics.jsonl            one JSON object per logged step (+ evaluation records)
     W/eval.json                final evaluation metrics (L1, MSE, PSNR, SSIM)
     W/loss_curves.png          every loss term against the step
+    W/lock                     pid and host of the training process (while it runs; `tfi2i.run_lock`)
+    W/resumes.jsonl            one record per resume that changed a setting (key: [old, new])
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import datetime
+import errno
 import json
 import logging
 import math
@@ -46,8 +51,10 @@ def build_parser(description):
     parser.add_argument("--data", default=None, help="data folder (absent: the embedded demo data set)")
     parser.add_argument("--workdir", default=None, help="run directory (default: runs/<recipe name>)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--steps", type=int, default=None, help="total training steps (counted from the start of the run)")
-    group.add_argument("--epochs", type=int, default=None, help="total training epochs")
+    group.add_argument("--steps", type=config_lib.cli_int(1, "omit --steps for the recipe's schedule"), default=None,
+                       help="total training steps (counted from the start of the run), >= 1")
+    group.add_argument("--epochs", type=config_lib.cli_int(1, "omit --epochs for the recipe's schedule"), default=None,
+                       help="total training epochs, >= 1")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set optim.lr=1e-4 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir from its latest checkpoint")
@@ -62,8 +69,8 @@ def build_parser(description):
     return parser
 
 
-def resolve_config(cfg, args):
-    """Applies --data/--steps/--epochs/--set to a recipe's config."""
+def resolve_config(cfg, args, validate=True):
+    """Applies --data/--steps/--epochs/--set to a recipe's config (then its cross-field checks, unless not `validate`)."""
     if args.data is not None:
         cfg = config_lib.replace(cfg, data={"path": args.data})
     cfg = config_lib.override(cfg, args.set)
@@ -74,7 +81,8 @@ def resolve_config(cfg, args):
         cfg = config_lib.replace(cfg, train={"steps": args.steps, "epochs": 0})
     if args.epochs is not None:
         cfg = config_lib.replace(cfg, train={"epochs": args.epochs, "steps": 0})
-    return cfg
+    # cross-field checks (crop fits, size multiples), once every override is applied
+    return config_lib.validate(cfg) if validate else cfg
 
 
 def main(config_fn, build_fn=None, argv=None, description=None, demo_config_fn=None, add_arguments=None,
@@ -101,9 +109,10 @@ def main(config_fn, build_fn=None, argv=None, description=None, demo_config_fn=N
     args = parser.parse_args(argv)
     _setup_logging()
     try:
-        cfg = resolve_config(config_fn(args) if add_arguments is not None else config_fn(), args)
+        cfg = resolve_config(config_fn(args) if add_arguments is not None else config_fn(), args, validate=False)
         if not cfg.data.path and demo_config_fn is not None:
-            cfg = resolve_config(demo_config_fn(cfg), args)  # explicit --set / --steps still win
+            cfg = resolve_config(demo_config_fn(cfg), args, validate=False)  # explicit --set / --steps still win
+        cfg = config_lib.validate(cfg)  # a --set that fits the demo's sizes is checked against those
         if args.print_config:
             print(config_lib.to_json(cfg))
             return 0
@@ -306,32 +315,113 @@ def make_distributed_step(model, strategy, jit):
     return distributed_step
 
 
+#: Config keys a resumed run may change (``--steps``/``--set``): how long it trains, how often it logs, samples and
+#: checkpoints, how it runs and how it is evaluated. A key ending in "." covers its whole section. Everything
+#: else (data, networks, loss weights, optimizer, seed, the builder, a paper's own sections) must stay as
+#: config.json has it.
+RESUME_SAFE = (
+    "name", "train.steps", "train.epochs", "train.log_every", "train.sample_every", "train.checkpoint_every",
+    "train.keep_checkpoints", "train.jit", "train.mixed_precision", "train.strategy", "train.deterministic",
+    "train.eval_at_end", "train.export_at_end", "train.init_from", "data.eval_path", "data.eval_split",
+    "data.num_samples", "data.validate", "data.tfds_data_dir", "data.tfds_manual_dir", "eval.",
+)
+
+
+def config_changes(saved, cfg):
+    """``{key: (old, new)}`` for every leaf where ``cfg`` differs from ``saved`` (dotted keys, JSON values).
+
+    ``data.path`` values naming the same folder (``runs/x`` and ``./runs/x/``) are no change.
+    """
+    old, new = _flat(json.loads(config_lib.to_json(saved))), _flat(json.loads(config_lib.to_json(cfg)))
+    missing = "(absent)"
+    changes = {k: (old.get(k, missing), new.get(k, missing)) for k in sorted(set(old) | set(new))
+               if old.get(k, missing) != new.get(k, missing)}
+    if "data.path" in changes and len({_same_folder(p) for p in changes["data.path"]}) == 1:
+        del changes["data.path"]
+    return changes
+
+
+def _same_folder(path):
+    """A local folder's real path (``tfds:`` names and empty paths as they are)."""
+    if not isinstance(path, str) or not path or path.startswith("tfds:"):
+        return path
+    return os.path.realpath(path)
+
+
+def _flat(values, prefix=""):
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_safe(key):
+    """True when a resumed run may change config key ``key`` (see `RESUME_SAFE`)."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUME_SAFE)
+
+
+def check_resume_changes(workdir, saved, cfg):
+    """The changes ``cfg`` makes to the saved config of a resumed run; a `TrainingError` listing any unsafe one."""
+    changes = config_changes(saved, cfg)
+    unsafe = {k: v for k, v in changes.items() if not resume_safe(k)}
+    if unsafe:
+        lines = "\n".join(f"  {k}: {json.dumps(a)} -> {json.dumps(b)}" for k, (a, b) in unsafe.items())
+        raise TrainingError(
+            f"--resume: these settings differ from the run in {workdir} (its config.json) and may not change in a "
+            f"resumed run:\n{lines}\nResume with the run's own --data and --set values (what may change: --steps, "
+            "--epochs, logging, sample and checkpoint cadence, evaluation settings), or start a new run in another "
+            f"--workdir (--set train.init_from={workdir} starts it from this run's weights)")
+    return changes
+
+
+def _record_resume(workdir, changes):
+    """Logs the settings a resume changed and appends them to ``W/resumes.jsonl`` (config.json gets the new values)."""
+    if not changes:
+        return
+    log.info("--resume: changed settings (recorded in config.json and resumes.jsonl): %s",
+             ", ".join(f"{k} {json.dumps(a)} -> {json.dumps(b)}" for k, (a, b) in changes.items()))
+    _append_jsonl(os.path.join(workdir, "resumes.jsonl"), {
+        "time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "changed": {k: [a, b] for k, (a, b) in changes.items()}})
+
+
 def prepare_workdir(workdir, cfg, resume):
-    """Creates the run directory or checks it can be resumed; returns the config to use."""
+    """Creates the run directory or checks it can be resumed; returns the config to use.
+
+    On resume the invocation's config is compared with ``config.json``: keys
+    of `RESUME_SAFE` may change (logged, recorded in ``resumes.jsonl`` and in
+    the rewritten ``config.json``), any other difference is a `TrainingError`
+    listing each key with its old and new value.
+    """
     cfg_path = os.path.join(workdir, "config.json")
     has_run = os.path.exists(cfg_path)
+    changes = {}
     if resume:
         if not has_run:
             raise TrainingError(f"--resume: {workdir} holds no run (no config.json); start it without --resume")
-        saved = config_lib.load(json.load(open(cfg_path)))
-        # keep the saved run's settings; the length of training and how it runs (strategy, XLA,
-        # mixed precision) follow this invocation
-        now = cfg.train
-        cfg = dataclasses.replace(saved, train=dataclasses.replace(
-            saved.train, steps=now.steps, epochs=now.epochs, strategy=now.strategy, jit=now.jit,
-            mixed_precision=now.mixed_precision))
+        try:
+            saved = config_lib.load(json.load(open(cfg_path)))
+        except ValueError as exc:  # JSONDecodeError and ConfigError
+            raise TrainingError(f"--resume: {cfg_path} is not a readable config: {exc}") from None
+        changes = check_resume_changes(workdir, saved, cfg)
     else:
         ckpt_dir = os.path.join(workdir, "checkpoints")
         if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
             raise TrainingError(
                 f"{workdir} already holds a run with checkpoints; pass --resume to continue it or choose another --workdir"
             )
-        if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-            os.remove(os.path.join(workdir, "metrics.jsonl"))  # a previous attempt that never checkpointed
+        for name in ("metrics.jsonl", "resumes.jsonl"):  # a previous attempt that never checkpointed
+            if os.path.exists(os.path.join(workdir, name)):
+                os.remove(os.path.join(workdir, name))
     os.makedirs(workdir, exist_ok=True)
     from tfi2i.visualize import atomic_write_bytes
 
-    atomic_write_bytes(cfg_path, config_lib.to_json(cfg).encode())
+    with _writing("config.json", workdir):
+        atomic_write_bytes(cfg_path, config_lib.to_json(cfg).encode())
+        _record_resume(workdir, changes)
     return cfg
 
 
@@ -341,7 +431,9 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     ``build_fn`` defaults to the function ``cfg.builder`` names; a different
     one (a test's model) trains, but `tfi2i.runs.load_model` will rebuild the
     run with ``cfg.builder`` (a warning says so). `after_fit` ``(cfg,
-    workdir)`` runs on the chief after evaluation and export.
+    workdir)`` runs on the chief after evaluation and export. The run
+    directory is locked (`tfi2i.run_lock`) from start to end: a second
+    trainer on it is a `TrainingError` naming the holder.
     """
     if workdir is None:
         raise TrainingError("fit needs a run directory (workdir)")
@@ -350,15 +442,31 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     elif config_lib.qualified_name(build_fn) != cfg.builder:
         log.warning("training with %s, but config.json records builder %s: evaluate/export/translate will rebuild "
                     "the run with the latter", config_lib.qualified_name(build_fn), cfg.builder)
-    import tensorflow as tf
-
-    from tfi2i.checkpoint import TrainingState, model_objects
-    from tfi2i.data import pipeline
+    from tfi2i.run_lock import RunLock, RunLockError
 
     strategy = make_strategy(cfg.train.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
+    own_dir = worker_dir(workdir, strategy)
+    try:
+        with _writing("lock file", own_dir):
+            lock = RunLock(own_dir).acquire()
+    except RunLockError as exc:
+        raise TrainingError(str(exc)) from None
+    try:
+        return _fit_locked(cfg, build_fn, workdir, own_dir, strategy, resume, after_fit)
+    finally:
+        lock.release()  # on every exit, exceptions included
+
+
+def _fit_locked(cfg, build_fn, run_dir, workdir, strategy, resume, after_fit):
+    """`fit`'s body, run while this process holds the lock of ``workdir`` (this worker's run directory)."""
+    import tensorflow as tf
+
+    from tfi2i.checkpoint import TrainingState, model_objects, remove_stale_temp
+    from tfi2i.data import pipeline
+
     chief = is_chief(strategy)
-    run_dir, workdir = workdir, worker_dir(workdir, strategy)
     cfg = prepare_workdir(workdir, cfg, resume)
+    remove_stale_temp(os.path.join(workdir, "checkpoints"))
     configure_runtime(cfg)
     from tfi2i.data.open import open_data
 
@@ -393,7 +501,8 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
             start = int(state.step.numpy())
             log.info("resumed from %s at step %d (epoch %d)", restored, start, start // spe)
         if chief:
-            _truncate_jsonl(metrics_path, start)  # records of steps after the checkpoint are trained again
+            with _writing("metrics", workdir, state):
+                _truncate_jsonl(metrics_path, start)  # records of steps after the checkpoint are trained again
     if start >= steps:
         log.info("run already at step %d >= %d requested steps; nothing to train", start, steps)
         return {}
@@ -410,7 +519,8 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     jit = use_jit(cfg, strategy)
     step_fn = make_distributed_step(model, strategy, jit)
     samples = _next_batch(iter(pipeline.eval_dataset(eval_src, data_cfg, batch_size=data_cfg.num_samples,
-                                                     limit=data_cfg.num_samples)), "evaluation data", workdir)
+                                                     limit=data_cfg.num_samples)), "evaluation data", workdir,
+                           source=eval_src)
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs")) if chief else tf.summary.create_noop_writer()
     log.info("training %s from step %d to %d (%s strategy, %d replicas, XLA %s, %s)", cfg.name, start, steps,
              cfg.train.strategy, strategy.num_replicas_in_sync, "on" if jit else "off",
@@ -419,15 +529,16 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
     progress = _progress(start, steps, disable=not chief)
     window, window_start, last = [], time.perf_counter(), {}
     step = start
+    check_weights = WeightCheck(model)  # runs at checkpoint time only, never inside the training step
     try:
         while step < steps:
-            batch = _next_batch(iterator, f"training data at step {step + 1}", workdir)
+            batch = _next_batch(iterator, f"training data at step {step + 1}", workdir, source=train_src)
             logs = {k: float(v) for k, v in step_fn(batch).items()}
             bad = [k for k, v in logs.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingError(
                     f"non-finite loss term(s) {bad} at step {step + 1} ({', '.join(f'{k}={logs[k]}' for k in bad)}); "
-                    f"stopped; the last good checkpoint in {workdir}/checkpoints is kept"
+                    f"stopped; {_last_good_clause(state, workdir)}"
                 )
             step += 1
             window.append(logs)
@@ -441,25 +552,45 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
                 progress.set_postfix({**{k: f"{v:.3g}" for k, v in mean.items() if k.endswith("total") or k in ("l1",)},
                                       "img/s": f"{rate:.2f}"}, refresh=False)
                 record = {"split": "train", "step": step, "epoch": (step - 1) // spe, **mean, "lr": lr, "images_per_sec": rate}
-                if chief:
-                    _append_jsonl(metrics_path, record)
-                with writer.as_default(step=step):
-                    for k, v in mean.items():
-                        tf.summary.scalar(f"train/{k}", v)
-                    tf.summary.scalar("train/lr", lr)
-                    tf.summary.scalar("train/images_per_sec", rate)
+                with _writing(f"metrics of step {step}", workdir, state, check_weights):
+                    if chief:
+                        _append_jsonl(metrics_path, record)
+                    with writer.as_default(step=step):
+                        for k, v in mean.items():
+                            tf.summary.scalar(f"train/{k}", v)
+                        tf.summary.scalar("train/lr", lr)
+                        tf.summary.scalar("train/images_per_sec", rate)
                 window, window_start = [], time.perf_counter()
             if chief and (step % cfg.train.sample_every == 0 or step == steps):
-                write_samples(model, samples, workdir, step, writer)
+                with _writing(f"samples of step {step}", workdir, state, check_weights):
+                    write_samples(model, samples, workdir, step, writer)
             if step % cfg.train.checkpoint_every == 0 or step == steps:
-                state.save(step, step // spe)  # epochs completed
-    finally:
+                save_checkpoint(state, check_weights, step, step // spe, workdir)  # epochs completed
+    except BaseException:
         progress.close()
+        with contextlib.suppress(Exception):  # the error in flight is the one to report
+            writer.flush()
+        raise
+    progress.close()
+    with _writing("TensorBoard logs", workdir, state, check_weights):
         writer.flush()
 
     if not chief:
         log.info("worker done: %s", workdir)
         return last
+    _after_training(cfg, model, train_src, eval_src, data_cfg, workdir, run_dir, metrics_path, step,
+                    lambda what: _writing(what, workdir, state, check_weights))
+    if after_fit is not None:
+        after_fit(cfg, run_dir)
+    log.info("done: %s", workdir)
+    return last
+
+
+def _after_training(cfg, model, train_src, eval_src, data_cfg, workdir, run_dir, metrics_path, step, writing):
+    """The chief's end of a run: the model's own step, evaluation, loss curves, export.
+
+    ``writing(what)``: the context (`_writing`) its file writes run in.
+    """
     if hasattr(model, "after_training"):  # e.g. pix2pixHD's feature clusters (encode_features.py), before evaluation
         model.after_training(workdir, train_src, data_cfg)
     if cfg.train.eval_at_end:
@@ -468,23 +599,171 @@ def fit(cfg, build_fn=None, workdir=None, resume=False, after_fit=None):
         results = evaluate_model(model, eval_src, data_cfg, out_dir=None, mode=cfg.eval.mode, seed=cfg.eval.seed)
         results["mode"] = cfg.eval.mode
         results["step"] = step
-        _append_jsonl(metrics_path, {"split": "eval", **results})
         from tfi2i.visualize import atomic_write_bytes
 
-        atomic_write_bytes(os.path.join(workdir, "eval.json"), json.dumps(results, indent=2).encode())
+        with writing("evaluation results"):
+            _append_jsonl(metrics_path, {"split": "eval", **results})
+            atomic_write_bytes(os.path.join(workdir, "eval.json"), json.dumps(results, indent=2).encode())
         log.info("evaluation on %d pairs: %s", results["num_images"],
                  ", ".join(f"{k}={results[k]:.4g}" for k in ("l1", "mse", "psnr", "ssim") if k in results))
     from tfi2i.visualize import plot_loss_curves
 
-    plot_loss_curves(metrics_path, os.path.join(workdir, "loss_curves.png"))
+    with writing("loss curves"):
+        plot_loss_curves(metrics_path, os.path.join(workdir, "loss_curves.png"))
     if cfg.train.export_at_end:
         from tfi2i.export import export_run
 
-        log.info("exported the generator for TF Serving: %s", export_run(run_dir))
-    if after_fit is not None:
-        after_fit(cfg, run_dir)
-    log.info("done: %s", workdir)
-    return last
+        with writing("export"):
+            log.info("exported the generator for TF Serving: %s", export_run(run_dir))
+
+
+# ------------------------------------------------------------------ checkpoints: weights check, full disk
+class WeightCheck:
+    """Finds non-finite values in a model's variables: every network's weights (batch-norm moving statistics
+    included) and both optimizers' state. One `tf.function` call, made only when a checkpoint is due."""
+
+    def __init__(self, model):
+        self.model = model
+        self._fn = None
+        self._key = None
+
+    def variables(self):
+        """The float variables checked, collected anew each time (an optimizer may add slots mid-run)."""
+        seen, out = set(), []
+        nets = [self.model.generator, *self.model.discriminators,
+                *dict(getattr(self.model, "extra_networks", None) or {}).values()]
+        for owner in nets + [self.model.g_optimizer, self.model.d_optimizer]:
+            for v in getattr(owner, "variables", []):
+                if id(v) not in seen and _dtype_name(v) in _FLOAT_BYTES:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def __call__(self):
+        """Paths of the variables holding inf or NaN ([] when all are finite)."""
+        import tensorflow as tf
+
+        variables = self.variables()
+        if not variables:
+            return []
+        key = tuple(id(v) for v in variables)
+        if key != self._key:  # traced again only when the set of variables changed
+            self._fn = tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))
+                                                     for v in variables]), autograph=False)
+            self._key = key
+        finite = self._fn().numpy()
+        return [getattr(v, "path", v.name) for v, ok in zip(variables, finite) if not ok]
+
+    def nbytes(self):
+        """Bytes of the checked variables (about one checkpoint without the optimizer's integer counters)."""
+        return int(sum(int(np.prod(v.shape)) * _FLOAT_BYTES[_dtype_name(v)] for v in self.variables()))
+
+
+_FLOAT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def _dtype_name(variable):
+    """``"float32"`` for a Keras or a tf variable."""
+    dtype = variable.dtype
+    return str(getattr(dtype, "name", dtype))
+
+
+def save_checkpoint(state, check_weights, step, epoch, workdir):
+    """Writes the checkpoint of ``step`` after checking every weight is finite.
+
+    Non-finite weights: a `TrainingError`, nothing written. A full disk: a
+    `TrainingError` naming the run directory and the space needed; the
+    partial files of this checkpoint are removed and the previous one stays
+    the latest.
+    """
+    bad = check_weights()
+    if bad:
+        raise TrainingError(
+            f"non-finite weights at step {step}: {len(bad)} of {len(check_weights.variables())} variables hold inf "
+            f"or NaN ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); stopped without writing checkpoint "
+            f"{step}; {_last_good_clause(state, workdir)}. Lower optim.lr or check the data, then start again")
+    try:
+        with _writing(f"checkpoint of step {step}", workdir, state, check_weights):
+            state.save(step, epoch)
+    except TrainingError:
+        _remove_partial_checkpoint(state, step)
+        raise
+
+
+def _remove_partial_checkpoint(state, step):
+    """Deletes what a failed write of checkpoint ``step`` left (its temp folder; its files unless it completed)."""
+    import shutil
+
+    prefix = os.path.join(state.manager.directory, f"ckpt-{step}")
+    shutil.rmtree(prefix + "_temp", ignore_errors=True)
+    if prefix not in state.manager.checkpoints:
+        for path in [p for p in os.listdir(state.manager.directory) if p.startswith(f"ckpt-{step}.")]:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(state.manager.directory, path))
+
+
+def _last_good_clause(state, workdir):
+    """``the last good checkpoint, W/checkpoints/ckpt-N (step N), is kept`` or that none was written."""
+    good = state.last_good()
+    if good is None:
+        return f"no checkpoint was written in {workdir}/checkpoints before (nothing to resume from)"
+    return f"the last good checkpoint, {good[0]} (step {good[1]}), is kept"
+
+
+def _is_disk_full(exc):
+    """True for "no space left" / "quota exceeded": an OSError, or TensorFlow's ResourceExhaustedError saying so
+    (TF maps ENOSPC to RESOURCE_EXHAUSTED; its out-of-memory errors, "OOM when allocating", are not disk errors)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    import tensorflow as tf
+
+    text = str(getattr(exc, "message", "") or exc).lower()
+    return isinstance(exc, tf.errors.ResourceExhaustedError) and ("space" in text or "quota" in text)
+
+
+@contextlib.contextmanager
+def _writing(what, workdir, state=None, check_weights=None):
+    """Turns a full disk while writing ``what`` into one `TrainingError` (run directory, free space, space needed)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, TrainingError) or not _is_disk_full(exc):
+            raise
+        raise TrainingError(_disk_full_message(workdir, what, state, _space_needed(state, check_weights))) from exc
+
+
+def _space_needed(state, check_weights):
+    """Bytes a checkpoint takes: the last one written, else the size of the checked variables."""
+    from tfi2i.checkpoint import checkpoint_bytes
+
+    good = state.last_good() if state is not None else None
+    if good is not None and (size := checkpoint_bytes(good[0])):
+        return size
+    return check_weights.nbytes() if check_weights is not None else 0
+
+
+def _disk_full_message(workdir, what, state, needed):
+    import shutil
+
+    try:
+        free = _size(shutil.disk_usage(workdir).free)
+    except OSError:
+        free = "unknown"
+    need = f"; at least {_size(needed)} free are needed to write a checkpoint" if needed else ""
+    kept = _last_good_clause(state, workdir).replace("is kept", "is intact") if state is not None else (
+        "nothing was changed")
+    return (f"disk full: no space left on the device of {workdir} while writing the {what} ({free} free{need}); "
+            f"stopped; {kept}. Free some space, then continue with --resume")
+
+
+def _size(nbytes):
+    """``"54.2 MB"``."""
+    if nbytes < 1000:
+        return f"{nbytes:.0f} B"
+    for unit in ("KB", "MB", "GB", "TB"):
+        nbytes /= 1000
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.1f} {unit}"
 
 
 def _lr(optimizer):
@@ -493,15 +772,28 @@ def _lr(optimizer):
     return lr(inner.iterations) if callable(lr) else lr
 
 
-def _next_batch(iterator, what, workdir):
-    """``next(iterator)``; a bad file tf.data finds (label ids out of range, ...) becomes a `TrainingError`."""
+def _next_batch(iterator, what, workdir, source=None):
+    """``next(iterator)``; a bad file tf.data finds (label ids out of range, ...) becomes a `TrainingError`.
+
+    TF's own decoder errors (``jpeg::Uncompress failed``) carry no file name; then
+    ``source.validate()`` (one full check pass, only after a failure) finds the file.
+    """
     import tensorflow as tf
 
     try:
         return next(iterator)
     except tf.errors.InvalidArgumentError as exc:
-        raise TrainingError(f"bad {what}: {_readable(exc.message)}; checkpoints in {workdir}/checkpoints "
-                            "are kept") from None
+        detail = _readable(exc.message)
+        if source is not None and "tfi2i:" not in str(exc.message):
+            from tfi2i.data.images import DataError
+
+            try:
+                source.validate()
+            except DataError as bad:
+                detail = f"{detail} ({bad})"
+            except Exception:  # the check itself failed: keep TF's message
+                pass
+        raise TrainingError(f"bad {what}: {detail}; checkpoints in {workdir}/checkpoints are kept") from None
 
 
 def _readable(message):
@@ -514,18 +806,51 @@ def _readable(message):
 
 
 def _truncate_jsonl(path, step):
-    """Drops the records of steps after `step` (a resumed run trains them again)."""
+    """Drops the records of steps after `step` (a resumed run trains them again).
+
+    A torn last line (the process was killed while appending it) is dropped
+    with a warning; a line that is not a JSON object elsewhere is a
+    `TrainingError` naming the file and the line.
+    """
     if not os.path.exists(path):
         return
     from tfi2i.visualize import atomic_write_bytes
 
-    lines = [line for line in open(path) if line.strip() and json.loads(line).get("step", 0) <= step]
-    atomic_write_bytes(path, "".join(lines).encode())
+    kept = [line + "\n" for line, record in _read_jsonl(path) if record.get("step", 0) <= step]
+    atomic_write_bytes(path, "".join(kept).encode())
+
+
+def _read_jsonl(path):
+    """``(line, record)`` of each line of a ``metrics.jsonl``-style file; a torn last line is dropped with a warning."""
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", errors="replace").split("\n")
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    records = []
+    for n, (lineno, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"a JSON {type(record).__name__}, not an object")
+        except ValueError as exc:
+            if n == len(numbered) - 1:
+                log.warning("%s: dropped its torn last line %d (%r...), left by a run killed while writing it",
+                            path, lineno, line[:60])
+                break
+            raise TrainingError(f"{path}, line {lineno}: not a JSON record ({exc}); fix or delete that line "
+                                "and resume again") from None
+        records.append((line.rstrip("\r"), record))
+    return records
 
 
 def _append_jsonl(path, record):
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Appends one JSON line (on a line of its own, even after a torn last line)."""
+    line = json.dumps(record) + "\n"
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode())
 
 
 def _progress(start, total, disable=False):

@@ -36,6 +36,11 @@ mode, crop each output back (:func:`tfi2i.export.pad_run_crop`).
   contract says it cannot be tiled (noise, style codes, multi-scale outputs)
   is refused a ``tile`` with the contract's reason, and never tiled
   automatically.
+* Files are read with the package's one pixel limit
+  (:func:`tfi2i.data.images.max_pixels`: ``$TFI2I_MAX_PIXELS``, default
+  4096*4096), checked from the header before decoding, so a small file
+  claiming a huge size is skipped ("too large") instead of filling memory;
+  raise the limit for genuine large images, which are then tiled.
 * Unreadable files are skipped with one warning each and reported at the end;
   inputs are never overwritten and existing outputs only with ``overwrite``.
 """
@@ -58,6 +63,8 @@ logger = logging.getLogger("tfi2i.translate")
 AUTO_TILE_PIXELS = 2048 * 2048
 #: Tile side used when tiling is automatic.
 DEFAULT_TILE = 1024
+#: ``--style sampled``: the style of a model with a style encoder is drawn from its fitted prior (`tfi2i.style_prior`).
+SAMPLED_STYLE = "sampled"
 #: At most this many batches' worth of images wait for a same-size partner.
 _PENDING_BATCHES = 4
 
@@ -133,11 +140,14 @@ class Translator:
         return f"Translator({self.source!r}, multiple={self.multiple}, max_pixels={self.max_pixels})"
 
 
-def load_translator(path, mode=None) -> Translator:
+def load_translator(path, mode=None, sampled_style=False) -> Translator:
     """A :class:`Translator` from a run directory (has ``config.json``) or a SavedModel export.
 
     ``mode``: the test-time mode of a run directory (default: its ``eval.mode``);
     an export runs in the mode it was exported with (asking for another is an error).
+    ``sampled_style``: a run with a style encoder (GRIT) draws its style from
+    the run's fitted prior and each sample's seed (`tfi2i.style_prior`); an
+    export does so when it was exported with ``--style sampled``.
 
     Raises:
       TranslateError: the path does not exist or is neither.
@@ -155,6 +165,13 @@ def load_translator(path, mode=None) -> Translator:
         from tfi2i.runs import load_model
 
         cfg, model, ckpt = load_model(p)
+        if sampled_style:
+            from tfi2i import style_prior
+
+            try:
+                model = style_prior.with_sampled_style(model, p)
+            except style_prior.StylePriorError as exc:
+                raise TranslateError(str(exc)) from None
         contract = model.contract
         mode = mode or cfg.eval.mode
         check = getattr(model, "check_inference", None)
@@ -199,6 +216,9 @@ def load_translator(path, mode=None) -> Translator:
         contract = image_contract(meta.get("input_channels", 3), meta.get("output_channels", 3),
                                   meta.get("multiple", 1))
         contract = dataclasses.replace(contract, inputs=(dataclasses.replace(contract.inputs[0], name=list(inputs)[0]),))
+    if sampled_style and any(s.kind == "style" for s in contract.inputs):
+        raise TranslateError(f"{version_dir} takes a style image; export the run with `tfi2i export --style "
+                             "sampled` to sample styles, or translate from the run directory")
     plain = loaded.signatures[export.FLOAT_SIGNATURE]
     seeded = loaded.signatures.get(export.SEEDED_FLOAT_SIGNATURE)
 
@@ -582,7 +602,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=int, default=32, metavar="N", help="tile overlap in pixels, feathered (default 32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--style", default=None, metavar="DIR",
-                   help="style images for a model with a style input, matched to --input by file stem (any size)")
+                   help="style images for a model with a style input, matched to --input by file stem (any size); "
+                   "'sampled': draw each sample's style from the run's fitted prior (tfi2i style-prior) and seed")
     p.add_argument("--instances", default=None, metavar="DIR",
                    help="instance-id PNGs for a model with an instance input, matched to --input by file stem")
     p.add_argument("--mode", choices=("deterministic", "reference"), default=None,
@@ -605,8 +626,13 @@ def run(args) -> int:
     from tfi2i.runs import RunError
 
     try:
-        model = load_translator(args.model, mode=getattr(args, "mode", None))
-        extra = {name: getattr(args, name, None) for name in ("style", "instances") if getattr(args, name, None)}
+        sampled = getattr(args, "style", None) == SAMPLED_STYLE
+        if sampled and os.path.isdir(SAMPLED_STYLE):
+            raise TranslateError(f"--style {SAMPLED_STYLE} samples styles, but a folder '{SAMPLED_STYLE}' is here: "
+                                 f"write --style ./{SAMPLED_STYLE} for the folder")
+        model = load_translator(args.model, mode=getattr(args, "mode", None), sampled_style=sampled)
+        extra = {name: getattr(args, name, None) for name in ("style", "instances")
+                 if getattr(args, name, None) and not (name == "style" and sampled)}
         extra = {next((s.name for s in model.contract.inputs if s.kind == kind), kind): folder
                  for kind, folder in extra.items()}
         outputs = tuple(o.strip() for o in str(getattr(args, "outputs", "y")).split(",") if o.strip()) or ("y",)

@@ -14,12 +14,16 @@ Guarantees:
   file exists, the download resumes with an HTTP ``Range`` request. If the
   server ignores the range (it answers ``200`` instead of ``206``), the partial
   file is discarded and the download starts over from the same response.
-* **Integrity.** No digests are published for these archives, so the SHA-256
-  of the archive is recorded on first download in
-  ``ROOT/NAME.tar.gz.sha256.json`` and checked on every later use (trust on
-  first use). An explicit ``sha256`` (``--sha256``) must match as well. On a
-  mismatch a :class:`DownloadError` names the file and both digests, and the
-  archive is not extracted.
+* **Integrity.** No digests are published for these archives. A known digest
+  is pinned with ``sha256`` (``--sha256``): any other archive is refused.
+  Without one the first archive is trusted (trust on first use): its SHA-256
+  is recorded in ``ROOT/NAME.tar.gz.sha256.json`` only once it has extracted
+  cleanly, and checked on every later use (``tfi2i download`` prints it, to
+  pin on other machines). On a mismatch a :class:`DownloadError` names the
+  file and both digests, and the archive is not extracted.
+* **Rejected archives are deleted.** An archive that is corrupt or unsafe to
+  extract (below) is deleted, with a digest record of that same archive, so
+  nothing it held is installed and its digest is never trusted.
 * **Safe extraction.** Every member is checked before it is extracted: absolute
   paths, ``..`` components, device files/FIFOs, links that point outside the
   target folder, hard links to anything but a regular file earlier in the
@@ -46,6 +50,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+import gzip
 import hashlib
 import http.client
 import json
@@ -113,6 +118,10 @@ class DownloadError(RuntimeError):
 
     The message is a single line meant to be shown to the user as is.
     """
+
+
+class _RejectedArchive(DownloadError):
+    """The archive itself is bad (unreadable, corrupt or unsafe to extract): it is deleted, never trusted."""
 
 
 # --------------------------------------------------------------------------- #
@@ -185,12 +194,11 @@ def download(
 
     if target.exists():
         if archive.is_file():
-            _verify_existing(
+            _verify_existing(  # not recorded here: only an archive seen to extract cleanly is
                 archive,
                 expected=expected,
                 recorded=recorded,
                 record_file=record_file,
-                url=url,
                 progress=progress,
                 consequence=f"the installed data set {target} may not come from this archive",
             )
@@ -211,12 +219,11 @@ def download(
 
     root.mkdir(parents=True, exist_ok=True)
     if archive.is_file():
-        _verify_existing(
+        actual = _verify_existing(
             archive,
             expected=expected,
             recorded=recorded,
             record_file=record_file,
-            url=url,
             progress=progress,
             consequence="it was not extracted",
         )
@@ -233,11 +240,48 @@ def download(
                 f"legitimately, delete {record_file} and rerun)"
             )
         os.replace(part, archive)
-        if recorded is None:
-            _write_record(record_file, archive=archive, url=url, sha256=actual)
 
-    _extract(archive, target, name=name, progress=progress)
+    _install(archive, target, name=name, progress=progress, digest=actual, recorded=recorded,
+             record_file=record_file, url=url)
     return target
+
+
+def _install(
+    archive: pathlib.Path,
+    target: pathlib.Path,
+    *,
+    name: str,
+    progress: bool,
+    digest: str,
+    recorded: str | None,
+    record_file: pathlib.Path,
+    url: str,
+) -> None:
+    """Extracts a verified archive to ``target``, then records its digest (first use only).
+
+    The digest is recorded only once the archive has extracted cleanly. A
+    rejected archive (unreadable, corrupt, unsafe) is deleted, together with a
+    record of its own digest, so that it is never trusted on a later run.
+    """
+    try:
+        _extract(archive, target, name=name, progress=progress)
+    except _RejectedArchive as exc:
+        _discard_rejected(archive, digest=digest, recorded=recorded, record_file=record_file)
+        raise DownloadError(
+            f"{exc}; the rejected archive {archive} was deleted and its digest not trusted "
+            "(rerun to download it again, or pin a known digest with --sha256)"
+        ) from exc.__cause__
+    if recorded is None:
+        _write_record(record_file, archive=archive, url=url, sha256=digest)
+
+
+def _discard_rejected(
+    archive: pathlib.Path, *, digest: str, recorded: str | None, record_file: pathlib.Path
+) -> None:
+    """Deletes a rejected archive, and its digest record when that records this very archive."""
+    archive.unlink(missing_ok=True)
+    if recorded is not None and recorded == digest:
+        record_file.unlink(missing_ok=True)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -267,7 +311,8 @@ def add_parser(subparsers: Any) -> None:
         "--sha256",
         default=None,
         metavar="HEX",
-        help="expected SHA-256 of NAME.tar.gz; the archive must match it",
+        help="pin the SHA-256 of NAME.tar.gz: any other archive is refused (without it the first archive "
+        "that extracts cleanly is trusted and its digest recorded in ROOT/NAME.tar.gz.sha256.json)",
     )
     parser.add_argument(
         "--base-url",
@@ -303,10 +348,13 @@ def run(args: Any) -> int:
         occurred (its message is printed to stderr as ``error: ...``), 130 if
         interrupted.
     """
+    root = getattr(args, "root", DEFAULT_ROOT)
+    record_file = _record_path(pathlib.Path(root).expanduser() / f"{args.name}{_ARCHIVE_SUFFIX}")
+    had_record = record_file.is_file()
     try:
         path = download(
             args.name,
-            getattr(args, "root", DEFAULT_ROOT),
+            root,
             sha256=getattr(args, "sha256", None),
             base_url=getattr(args, "base_url", BASE_URL),
             progress=not getattr(args, "no_progress", False),
@@ -322,8 +370,24 @@ def run(args: Any) -> int:
             file=sys.stderr,
         )
         return 130
+    if getattr(args, "sha256", None) is None and not had_record:
+        _note_first_use(record_file)
     print(path)
     return 0
+
+
+def _note_first_use(record_file: pathlib.Path) -> None:
+    """Tells the user (stderr) which digest was just trusted on first use, and how to pin it."""
+    try:
+        digest = _read_record(record_file)
+    except DownloadError:
+        return
+    if digest is not None:
+        print(
+            f"note: no --sha256 was given, so this archive was trusted on first use: its SHA-256 {digest} is "
+            f"recorded in {record_file} and checked from now on; pin it elsewhere with --sha256 {digest}",
+            file=sys.stderr,
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -418,11 +482,10 @@ def _verify_existing(
     expected: str | None,
     recorded: str | None,
     record_file: pathlib.Path,
-    url: str,
     progress: bool,
     consequence: str,
-) -> None:
-    """Checks an archive already on disk; records its digest on first use."""
+) -> str:
+    """Checks an archive already on disk against the pinned and recorded digests; returns its SHA-256."""
     actual = _sha256_file(archive, progress=progress, desc=f"verify {archive.name}")
     problem = _digest_problem(actual, expected, recorded, record_file)
     if problem is not None:
@@ -431,8 +494,7 @@ def _verify_existing(
             f"corrupt or was modified: delete it to download it again, and also delete "
             f"{record_file} if the upstream archive changed legitimately)"
         )
-    if recorded is None:
-        _write_record(record_file, archive=archive, url=url, sha256=actual)
+    return actual
 
 
 # --------------------------------------------------------------------------- #
@@ -704,7 +766,7 @@ def _check_links_inside(folder: pathlib.Path, archive: pathlib.Path) -> None:
             path = os.path.join(dirpath, entry)
             if os.path.islink(path) and not _is_within(os.path.realpath(path), base):
                 rel = os.path.relpath(path, folder)
-                raise DownloadError(
+                raise _RejectedArchive(
                     f"refusing to extract {archive}: symbolic link {rel!r} resolves outside "
                     "the data set folder; nothing was installed"
                 )
@@ -725,10 +787,10 @@ def _pick_source(tmp: pathlib.Path, name: str) -> pathlib.Path:
 def _extract_members(archive: pathlib.Path, dest: pathlib.Path, *, progress: bool) -> None:
     try:
         tar = tarfile.open(archive, "r:gz")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DownloadError(
-            f"cannot read archive {archive} ({_describe(exc)}); delete it to download it again"
-        ) from exc
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _RejectedArchive(f"cannot read archive {archive} ({_describe(exc)})") from exc
+    except OSError as exc:  # not the archive's content (permissions, I/O): kept, not trusted
+        raise DownloadError(f"cannot open archive {archive} ({_describe(exc)}); nothing was installed") from exc
     checker = _MemberChecker()
     with tar, tqdm(
         desc=f"extract {archive.name}",
@@ -742,7 +804,7 @@ def _extract_members(archive: pathlib.Path, dest: pathlib.Path, *, progress: boo
             for member in tar:
                 problem = checker.problem(member)
                 if problem is not None:
-                    raise DownloadError(
+                    raise _RejectedArchive(
                         f"refusing to extract {archive}: member {member.name!r} {problem}; "
                         "nothing was installed"
                     )
@@ -759,13 +821,13 @@ def _extract_members(archive: pathlib.Path, dest: pathlib.Path, *, progress: boo
         except DownloadError:
             raise
         except tarfile.TarError as exc:  # includes tarfile.FilterError
-            raise DownloadError(
+            raise _RejectedArchive(
                 f"refusing to extract {archive}: {_describe(exc)}; nothing was installed"
             ) from exc
-        except (EOFError, zlib.error) as exc:
-            raise DownloadError(
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise _RejectedArchive(
                 f"archive {archive} is corrupt or truncated ({_describe(exc)}); nothing was "
-                "installed, delete it to download it again"
+                "installed"
             ) from exc
         except OSError as exc:
             raise DownloadError(

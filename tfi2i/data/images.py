@@ -7,7 +7,8 @@ Two decoders share one policy:
   cv2.IMREAD_UNCHANGED)``: native bit depth and channel count, no EXIF
   rotation). Decoding the bytes rather than calling ``cv2.imread`` lets empty
   files be told apart from corrupt ones, and ``imread`` grey-fills truncated
-  JPEGs instead of failing. Used for validation, evaluation and tests.
+  JPEGs instead of failing. JPEGs are decoded with tf.data's own decoder
+  (eagerly, see below). Used for validation, evaluation and tests.
 * :func:`decode_image_tf` - graph-mode TensorFlow ops, usable inside
   ``tf.data.Dataset.map``. Used by the training input pipelines.
 
@@ -31,6 +32,7 @@ float images (TIFF, EXR, HDR, ...)     :class:`DataError`
 more than 4 channels                   :class:`DataError`
 formats other than JPEG/PNG/BMP/WebP   :class:`DataError` (tf.data cannot decode them)
 empty, unreadable, corrupt, truncated  :class:`DataError`
+more than :func:`max_pixels` pixels    :class:`DataError` (from the header, before decoding)
 non-image files                        :class:`DataError`
 =====================================  ==============================================
 
@@ -39,19 +41,51 @@ logger (naming the first file it happened to); :func:`decode_image_tf` applies
 the same conversions silently (it runs in the graph, where files are usually
 already validated by :func:`read_image`, see :mod:`tfi2i.data.sources`).
 
+Hostile or damaged files (both decoders; :func:`read_image` raises
+:class:`DataError`, :func:`decode_image_tf` an ``InvalidArgumentError`` whose
+message names the path wherever the check is an assertion of ours):
+
+* **Pixel limit.** H*W is read from the header *before* anything is decoded
+  (PNG IHDR, JPEG SOFn, BMP DIB header, GIF screen, WebP VP8 / VP8L / VP8X, and
+  TIFF for the eager reader) and an image of more than :func:`max_pixels`
+  pixels (default :data:`DEFAULT_MAX_PIXELS` = 4096*4096; environment variable
+  ``TFI2I_MAX_PIXELS`` to change it) is refused as *too large*, so a few-KB
+  "decompression bomb" costs nothing. Files of unrecognised content are not
+  decoded at all.
+* **JPEG.** The eager reader decodes JPEGs with the very decoder tf.data uses
+  (``tf.io.decode_jpeg(dct_method="INTEGER_ACCURATE")``, the same bits as
+  OpenCV's libjpeg on good files): OpenCV returns an image for streams that
+  TensorFlow rejects (``jpeg::Uncompress failed``), so a file that passed the
+  up-front check could stop training. A stream whose scan ends early (an
+  end-of-image marker written before the image data is complete) is grey-filled
+  by libjpeg (OpenCV, TensorFlow and PIL alike) with only a warning on stderr.
+  Both decoders refuse it: when the last 8x8 pixels are exact mid-grey (the
+  fill), the file is decoded a second time with :data:`_TRAP` bytes inserted
+  before its last end-of-image marker; a complete scan never reads them (same
+  pixels), a scan that ended early decodes them (different pixels). A scan cut
+  inside its very last block is not detected (almost nothing is missing).
+* **EXIF orientation** is not applied, by either decoder (the pixels are used
+  as stored, as by tf.data and serving, which have no EXIF reader); the eager
+  reader logs one warning per file whose orientation tag says it is displayed
+  rotated or mirrored, so that such files can be rotated once for good
+  (e.g. ``exiftran -ai``, or PIL's ``ImageOps.exif_transpose``).
+
 Agreement of the two decoders: exact for PNG, BMP and lossless WebP, and for
 16-bit PNG (both compute ``(v + 128) // 257``, which equals ``round(v / 257)``
 since 257 is odd, so there are no ties). For JPEG, :func:`decode_image_tf` uses
 ``tf.io.decode_jpeg(dct_method="INTEGER_ACCURATE")`` - the same slow-integer
 IDCT as OpenCV's libjpeg - which matched OpenCV bit-for-bit on the facades and
 cityscapes data; ``tf.io.decode_image`` alone would use the fast IDCT and differ
-by up to ~20 grey levels.
+by up to ~20 grey levels. (The eager reader now decodes JPEGs with that same
+TensorFlow op, so the two agree by construction.)
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Union
@@ -70,6 +104,12 @@ __all__ = [
     "read_ids",
     "decode_ids_tf",
     "check_id_range",
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "max_pixels",
+    "image_size",
+    "header_size_tf",
+    "check_pixels_tf",
 ]
 
 logger = logging.getLogger("tfi2i.data")
@@ -81,6 +121,11 @@ SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "WebP")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+#: Largest H*W accepted by default, at every entry point (training data, evaluate, translate, serving).
+DEFAULT_MAX_PIXELS = 4096 * 4096
+#: Environment variable that overrides :data:`DEFAULT_MAX_PIXELS` (a positive integer, e.g. ``8192*8192``).
+MAX_PIXELS_ENV = "TFI2I_MAX_PIXELS"
 
 
 class DataError(ValueError):
@@ -165,6 +210,227 @@ def _jpeg_is_complete(data: bytes) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- pixel limit (header sizes)
+
+
+def max_pixels() -> int:
+    """The largest H*W an image may have: ``$TFI2I_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`.
+
+    Read at each call, so that the variable can be set for one command
+    (``TFI2I_MAX_PIXELS=67108864 tfi2i translate ...``).
+
+    Raises:
+        DataError: the variable is set to something other than a positive integer.
+    """
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"{MAX_PIXELS_ENV}={raw!r} is not valid; set it to a positive number of pixels "
+                        f"(H*W, e.g. {8192 * 8192} for 8192x8192) or unset it for the default {DEFAULT_MAX_PIXELS}")
+    return value
+
+
+def too_large_message(where, h: int, w: int, limit: int) -> str:
+    """The "too large" message: the file, its size, the limit and how to raise it."""
+    side = math.isqrt(limit)
+    return (f"{where}: image too large: {w}x{h} (WxH) = {h * w} pixels, more than the limit of {limit} "
+            f"pixels (about {side}x{side}), read from the file's header before decoding; if the image is "
+            f"genuine, raise the limit with the environment variable {MAX_PIXELS_ENV}=<pixels> "
+            f"(e.g. {MAX_PIXELS_ENV}={max(4 * limit, h * w)}), or shrink / tile the image")
+
+
+def _u(data: bytes, pos: int, n: int, order: str) -> int:
+    """Unsigned ``n``-byte integer at ``pos`` (``order``: ``"big"`` / ``"little"``); 0 past the end."""
+    chunk = data[pos : pos + n]
+    return int.from_bytes(chunk, order) if len(chunk) == n else 0
+
+
+def _jpeg_segments(data: bytes):
+    """``(marker, payload start, payload length)`` of a JPEG's header segments, up to and including SOS."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        if marker == 0xD9:
+            return
+        seglen = _u(data, i + 2, 2, "big")
+        yield marker, i + 4, seglen - 2
+        if marker == 0xDA:
+            return
+        i += 2 + seglen
+
+
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0..SOF15 (not DHT, JPG, DAC)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    for marker, start, _ in _jpeg_segments(data):
+        if marker in _SOF_MARKERS:
+            h, w = _u(data, start + 1, 2, "big"), _u(data, start + 3, 2, "big")
+            return (h, w) if h else None  # height 0: defined later by a DNL marker
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    if _u(data, 14, 4, "little") == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        return _u(data, 20, 2, "little"), _u(data, 18, 2, "little")
+    h = int.from_bytes(data[22:26], "little", signed=True)  # negative: top-down rows
+    return abs(h), _u(data, 18, 4, "little")
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the frame tag and start code
+        return _u(data, 28, 2, "little") & 0x3FFF, _u(data, 26, 2, "little") & 0x3FFF
+    if chunk == b"VP8L":  # lossless: 14-bit (size - 1) fields after the 0x2F signature
+        bits = _u(data, 21, 4, "little")
+        return ((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1
+    if chunk == b"VP8X":  # extended: 24-bit (canvas size - 1) fields
+        return _u(data, 27, 3, "little") + 1, _u(data, 24, 3, "little") + 1
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "little" if data[:2] == b"II" else "big"
+    ifd = _u(data, 4, 4, order)
+    sizes = {}
+    for k in range(min(_u(data, ifd, 2, order), 512)):
+        e = ifd + 2 + 12 * k
+        tag, kind = _u(data, e, 2, order), _u(data, e + 2, 2, order)
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            sizes[tag] = _u(data, e + 8, 2 if kind == 3 else 4, order)
+    return (sizes[257], sizes[256]) if len(sizes) == 2 else None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(H, W)`` of an encoded image read from its header, without decoding; None when unknown.
+
+    Formats: PNG (IHDR), JPEG (the first SOFn segment), BMP, GIF (logical
+    screen), WebP (VP8, VP8L and VP8X chunks) and TIFF (first IFD).
+    """
+    fmt = sniff_format(data)
+    if fmt == "PNG":
+        return _u(data, 20, 4, "big"), _u(data, 16, 4, "big")
+    if fmt == "JPEG":
+        return _jpeg_size(data)
+    if fmt == "BMP":
+        return _bmp_size(data)
+    if fmt == "GIF":
+        return _u(data, 8, 2, "little"), _u(data, 6, 2, "little")
+    if fmt == "WebP":
+        return _webp_size(data)
+    if fmt == "TIFF":
+        return _tiff_size(data)
+    return None
+
+
+def _check_pixels(data: bytes, where) -> None:
+    """DataError naming ``where`` when the header says more than :func:`max_pixels` pixels."""
+    size = image_size(data)
+    limit = max_pixels()
+    if size is not None and size[0] * size[1] > limit:
+        raise DataError(too_large_message(where, size[0], size[1], limit))
+
+
+# --------------------------------------------------------------------------- JPEG scan checks
+
+#: Bytes inserted before a JPEG's last end-of-image marker to tell a complete
+#: scan from one that ended early: a complete scan never reads them, a short one
+#: decodes them (no 0xFF byte, so no marker and no stuffing).
+_TRAP = bytes((i * 73 + 41) % 255 for i in range(256))
+_EOI = b"\xff\xd9"
+
+
+def _with_trap(data: bytes) -> bytes:
+    """``data`` with :data:`_TRAP` inserted before its last EOI marker."""
+    m = data.rfind(_EOI)
+    return data[:m] + _TRAP + data[m:] if m >= 0 else data + _TRAP
+
+
+def _jpeg_orientation(data: bytes) -> int:
+    """The EXIF Orientation tag (1..8) of a JPEG's APP1 segment; 0 when there is none."""
+    for marker, start, length in _jpeg_segments(data):
+        if marker != 0xE1 or data[start : start + 6] != b"Exif\0\0":
+            continue
+        tiff = data[start + 6 : start + length]
+        order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+        if order is None:
+            return 0
+        ifd = _u(tiff, 4, 4, order)
+        for k in range(min(_u(tiff, ifd, 2, order), 512)):
+            e = ifd + 2 + 12 * k
+            if _u(tiff, e, 2, order) == 0x0112:
+                return _u(tiff, e + 8, 2, order)
+        return 0
+    return 0
+
+
+_ORIENTATIONS = {2: "mirrored", 3: "rotated 180 degrees", 4: "flipped upside down",
+                 5: "transposed", 6: "rotated 90 degrees clockwise", 7: "transversed",
+                 8: "rotated 90 degrees counter-clockwise"}
+_EXIF_WARNED_MAX = 20  # files named one by one; then one line for all the others
+
+
+def _warn_orientation(data: bytes, where) -> None:
+    """One warning per file (up to 20 files) whose EXIF orientation is not 'as stored'."""
+    tag = _jpeg_orientation(data)
+    if tag not in _ORIENTATIONS:
+        return
+    with _WARN_LOCK:
+        named = sum(k.startswith("exif:") for k in _WARNED_KINDS)
+    if named >= _EXIF_WARNED_MAX:
+        _warn_once("exif-more", f"further JPEGs with an EXIF orientation (e.g. {where}) are read as stored too")
+        return
+    _warn_once(f"exif:{where}", f"{where}: EXIF orientation {tag} ({_ORIENTATIONS[tag]} when displayed) is "
+               "ignored: the pixels are used as stored, by training, evaluation, translation and serving alike; "
+               "rotate the file itself if that is not what you want (e.g. exiftran -ai FILE)")
+
+
+def _decode_jpeg_eager(data: bytes, p: Path) -> np.ndarray:
+    """A JPEG decoded by tf.data's own decoder; DataError naming ``p`` when it fails or the scan ended early."""
+    def decode(d: bytes) -> np.ndarray:
+        with tf.device("/CPU:0"):
+            return tf.io.decode_jpeg(d, channels=0, dct_method="INTEGER_ACCURATE").numpy()
+
+    try:
+        arr = decode(data)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+        raise DataError(
+            f"{p}: corrupt JPEG ({len(data)} bytes): TensorFlow's decoder, the one training uses, fails "
+            f"({_op_reason(e)}); re-download or re-encode it") from None
+    if _grey_filled(arr) and not np.array_equal(decode(_with_trap(data)), arr):
+        raise DataError(_early_end_message(p, len(data)))
+    return arr
+
+
+def _op_reason(e: tf.errors.OpError) -> str:
+    """An op error's own words, without TensorFlow's ``{{function_node ...}}`` and ``[Op:...]`` wrapping."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]", "", (e.message or "").splitlines()[0] if e.message else "")
+    return " ".join(text.split()) or type(e).__name__
+
+
+def _grey_filled(arr: np.ndarray) -> bool:
+    """Whether the last 8x8 pixels are the exact mid-grey that libjpeg fills a scan that ended early with."""
+    return bool(np.all(arr[-8:, -8:] == 128))
+
+
+def _early_end_message(where, nbytes) -> str:
+    return (f"{where}: corrupt JPEG ({nbytes} bytes): the image data ends before the last pixel (an "
+            "end-of-image marker written early; decoders grey-fill the rest); re-download or re-encode it")
+
+
 # --------------------------------------------------------------------------- NumPy
 
 
@@ -201,14 +467,23 @@ def read_image(path: PathLike) -> np.ndarray:
         order, C-contiguous.
 
     Raises:
-        DataError: the file is missing, empty, unreadable, corrupt or truncated,
-            not an image, in a format other than JPEG/PNG/BMP/WebP, floating
-            point, or has more than 4 channels. The message names the file.
+        DataError: the file is missing, empty, unreadable, corrupt or truncated
+            (for JPEGs: by TensorFlow's decoder, or its scan ends early), too
+            large (more than :func:`max_pixels` pixels, from the header, before
+            decoding), not an image, in a format other than JPEG/PNG/BMP/WebP,
+            floating point, or has more than 4 channels. The message names the file.
     """
     p = Path(path)
     data = _read_bytes(p, "image")
-
     fmt = sniff_format(data)
+    if fmt is None:  # never handed to a decoder: no size check is possible
+        raise DataError(
+            f"{p}: not a readable image (unrecognised content, {len(data)} bytes); "
+            f"supported formats are {', '.join(SUPPORTED_FORMATS)}"
+        )
+    _check_pixels(data, p)
+    if fmt == "JPEG":
+        return _read_jpeg(data, p)
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
@@ -219,28 +494,32 @@ def read_image(path: PathLike) -> np.ndarray:
                 f"{p}: corrupt or truncated {fmt} file ({len(data)} bytes), OpenCV "
                 "cannot decode it; re-download or re-export it"
             )
-        if fmt is not None:
-            raise DataError(
-                f"{p}: unsupported image format {fmt}; supported formats are "
-                f"{', '.join(SUPPORTED_FORMATS)}; convert it to PNG"
-            )
         raise DataError(
-            f"{p}: not a readable image (unrecognised content, {len(data)} bytes); "
-            f"supported formats are {', '.join(SUPPORTED_FORMATS)}"
+            f"{p}: unsupported image format {fmt}; supported formats are "
+            f"{', '.join(SUPPORTED_FORMATS)}; convert it to PNG"
         )
-
     _check_array(arr, p)
     if fmt not in SUPPORTED_FORMATS:
         raise DataError(
-            f"{p}: format {fmt or 'unknown'} is readable by OpenCV but not by the "
+            f"{p}: format {fmt} is readable by OpenCV but not by the "
             f"tf.data decoder, which supports {', '.join(SUPPORTED_FORMATS)}; convert it to PNG"
         )
-    if fmt == "JPEG" and not _jpeg_is_complete(data):
+    return _convert(arr, p, bgr=True)
+
+
+def _read_jpeg(data: bytes, p: Path) -> np.ndarray:
+    """:func:`read_image` of a JPEG: truncation, tf.data's decoder, early end of scan, EXIF orientation."""
+    if not _jpeg_is_complete(data):
         raise DataError(
             f"{p}: truncated JPEG (no end-of-image marker after the image data, "
             f"{len(data)} bytes); re-download or re-encode the file"
         )
-    return _convert(arr, p, bgr=True)
+    arr = _decode_jpeg_eager(data, p)
+    _warn_orientation(data, p)
+    if arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    _check_array(arr, p)
+    return _convert(arr, p, bgr=False)
 
 
 def _check_array(arr: np.ndarray, where) -> None:
@@ -331,6 +610,91 @@ def _to_rgb_tf(img: tf.Tensor) -> tf.Tensor:
     return rgb
 
 
+def header_size_tf(data: tf.Tensor) -> tf.Tensor:
+    """``[H, W]`` (int64) of an encoded image (``tf.string`` scalar) from its header, without decoding.
+
+    The graph counterpart of :func:`image_size` for the formats TensorFlow
+    decodes: PNG, JPEG (``tf.image.extract_jpeg_shape``, header only), BMP, GIF
+    and WebP (VP8, VP8L, VP8X); ``[0, 0]`` for anything else.
+    """
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
+    b = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    # Little-endian 2-, 3- and 4-byte and big-endian 4-byte integers at every offset, then the fields.
+    le2 = b[:31] + 256 * b[1:]
+    le3, le4 = le2[:30] + 65536 * b[2:], le2[:29] + 65536 * le2[2:]
+    be4 = 16777216 * b[:29] + 65536 * b[1:30] + 256 * b[2:31] + b[3:]
+    gif_w, gif_h, bmp_w16, bmp_h16, vp8_w, vp8_h = tf.unstack(tf.gather(le2, [6, 8, 18, 20, 26, 28]))
+    vp8x_w, vp8x_h = tf.unstack(tf.gather(le3, [24, 27]) + 1)
+    dib, bmp_w, bmp_h, vp8l = tf.unstack(tf.gather(le4, [14, 18, 22, 21]))
+    png_w, png_h = tf.unstack(tf.gather(be4, [16, 20]))
+
+    def starts(pos: int, sig: bytes) -> tf.Tensor:
+        return tf.equal(tf.strings.substr(head, pos, len(sig)), sig)
+
+    def hw(h, w) -> tf.Tensor:
+        return tf.stack([h, w])
+
+    # Every candidate is cheap arithmetic on the first 32 bytes and tf.where picks one (no branch
+    # functions to trace), except the JPEG header parse, which must not run on other data.
+    bmp = tf.where(tf.equal(dib, 12), hw(bmp_h16, bmp_w16),  # OS/2 core header: 16-bit sizes
+                   hw(tf.abs(tf.where(bmp_h >= 2**31, bmp_h - 2**32, bmp_h)), bmp_w))  # negative: top-down
+    webp = tf.where(starts(12, b"VP8 "), hw(vp8_h % 16384, vp8_w % 16384),
+                    tf.where(starts(12, b"VP8L"), hw(vp8l // 16384 % 16384 + 1, vp8l % 16384 + 1),
+                             tf.where(starts(12, b"VP8X"), hw(vp8x_h, vp8x_w), tf.zeros([2], tf.int64))))
+    is_jpeg = starts(0, _JPEG_SIGNATURE)
+    jpeg = tf.cond(is_jpeg, lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64),
+                   lambda: tf.zeros([2], tf.int64))
+    size = tf.zeros([2], tf.int64)
+    for fmt, value in [(tf.logical_and(starts(0, b"RIFF"), starts(8, b"WEBP")), webp),
+                       (starts(0, b"GIF8"), hw(gif_h, gif_w)), (starts(0, b"BM"), bmp), (is_jpeg, jpeg),
+                       (starts(0, _PNG_SIGNATURE), hw(png_h, png_w))]:
+        size = tf.where(fmt, value, size)
+    return size
+
+
+def check_pixels_tf(data: tf.Tensor, where: tf.Tensor | str, limit: int | None = None) -> tf.Tensor:
+    """``data`` after an assertion that its header's H*W is at most ``limit`` (default :func:`max_pixels`).
+
+    The limit is read when the graph is built; the message names ``where``
+    (the path), the header's H and W, the limit and how to raise it.
+    """
+    limit = max_pixels() if limit is None else int(limit)
+    hw = header_size_tf(data)
+    check = tf.debugging.Assert(
+        hw[0] * hw[1] <= limit,
+        [f"tfi2i: image too large (more than the limit of {limit} pixels, read from the header before "
+         f"decoding; raise it with the environment variable {MAX_PIXELS_ENV}=<pixels>):", where,
+         "height", hw[0], "width", hw[1]])
+    with tf.control_dependencies([check]):
+        return tf.identity(data)
+
+
+def _decode_jpeg_tf(data: tf.Tensor, path: tf.Tensor, channels: int = 0) -> tf.Tensor:
+    """``tf.io.decode_jpeg`` (INTEGER_ACCURATE) plus the early-end-of-scan check of :func:`_decode_jpeg_eager`.
+
+    The second decode (with :data:`_TRAP` before the last EOI) only runs when the
+    last 8x8 pixels are exact mid-grey, i.e. almost never for a good file.
+    """
+    img = tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE")
+
+    def same_with_trap() -> tf.Tensor:
+        b = tf.io.decode_raw(data, tf.uint8)
+        hits = tf.where(tf.logical_and(tf.equal(b[:-1], 0xFF), tf.equal(b[1:], 0xD9)))[:, 0]
+        n = tf.strings.length(data, unit="BYTE")
+        m = tf.cond(tf.size(hits) > 0, lambda: tf.cast(hits[-1], tf.int32), lambda: n)
+        trapped = tf.strings.join([tf.strings.substr(data, 0, m), _TRAP, tf.strings.substr(data, m, n - m)])
+        again = tf.io.decode_jpeg(trapped, channels=channels, dct_method="INTEGER_ACCURATE")
+        return tf.reduce_all(tf.equal(again, img))
+
+    grey = tf.reduce_all(tf.equal(img[-8:, -8:], 128))
+    ok = tf.cond(grey, same_with_trap, lambda: tf.constant(True))
+    check = tf.debugging.Assert(ok, ["tfi2i: corrupt JPEG: the image data ends before the last pixel (an "
+                                     "end-of-image marker written early; decoders grey-fill the rest):", path])
+    with tf.control_dependencies([check]):
+        return tf.identity(img)
+
+
 def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
     """Read and decode one image file with TensorFlow ops (graph- and tf.data-safe).
 
@@ -350,12 +714,17 @@ def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
         ``[None, None, 3]``), RGB.
 
     Raises:
-        tf.errors.InvalidArgumentError: at run time, for formats other than
-            JPEG/PNG/BMP/WebP (message includes the path) or undecodable data.
+        tf.errors.InvalidArgumentError: at run time, naming the path: formats
+            other than JPEG/PNG/BMP/WebP, more than :func:`max_pixels` pixels
+            (from the header, before decoding; the limit is read when the graph
+            is built), a JPEG whose scan ends early. Data the decoder itself
+            rejects (``jpeg::Uncompress failed``, ...) fails without the path:
+            an op's error cannot be caught in the graph; the up-front check
+            (``data.validate``, :func:`read_image`) finds those files first.
         tf.errors.NotFoundError: at run time, for a missing file.
     """
     path = tf.convert_to_tensor(path_tensor, dtype=tf.string)
-    data = tf.io.read_file(path)
+    data = check_pixels_tf(tf.io.read_file(path), path)
     # First 32 bytes, zero-padded so that every substr below is in range.
     head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
 
@@ -376,7 +745,7 @@ def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
         branch = tf.where(is_jpeg, 0, tf.where(is_png16, 1, 2))
 
     def jpeg() -> tf.Tensor:
-        return _to_rgb_tf(tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE"))
+        return _to_rgb_tf(_decode_jpeg_tf(data, path))
 
     def png16() -> tf.Tensor:
         v = tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.int32)
@@ -423,6 +792,7 @@ def read_ids(path: PathLike, what: str = "label map") -> np.ndarray:
     if fmt != "PNG" or len(data) < 26:
         raise DataError(f"{p}: a {what} must be a 1-channel 8- or 16-bit PNG of ids (lossless), "
                         f"this file is {fmt or 'not a recognised image'}; save the ids as a greyscale PNG")
+    _check_pixels(data, p)
     depth, colour = _png_ihdr(data)
     if colour != 0 or depth not in (8, 16):
         channels = {0: 1, 2: 3, 3: "a palette", 4: 2, 6: 4}.get(colour, "?")
@@ -469,7 +839,7 @@ def decode_ids_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
             greyscale 8- or 16-bit PNG (the message names the path).
     """
     path = tf.convert_to_tensor(path_tensor, dtype=tf.string)
-    data = tf.io.read_file(path)
+    data = check_pixels_tf(tf.io.read_file(path), path)
     head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
     is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG_SIGNATURE)
     depth = tf.strings.substr(head, 24, 1)

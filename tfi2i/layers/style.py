@@ -8,6 +8,9 @@
   (non-affine, eps 1e-5) of the features, then ``(1 + gamma(z)) * x + beta(z)``
   with ``gamma`` and ``beta`` one learned affine map of the style code ``z``
   per layer (kernel Glorot-uniform, bias 0: ``1 + gamma`` starts around 1).
+* `StylePrior`: a Gaussian over style codes, ``z = mean + scale @ eps`` for
+  ``eps ~ N(0, I)`` (``scale`` the Cholesky factor of the covariance), the
+  parameters fitted to a trained style encoder's codes (`tfi2i.style_prior`).
 """
 
 import keras
@@ -56,3 +59,24 @@ class AdaIN(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="tfi2i")
+class StylePrior(keras.layers.Layer):
+    """``eps [B, S] -> mean + eps @ scale^T`` (N(mean, scale scale^T)); ``mean``, ``scale`` fixed (not trained)."""
+
+    def __init__(self, style_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.style_dim = int(style_dim)
+        self.mean = self.add_weight(shape=(self.style_dim,), initializer="zeros", trainable=False, name="mean")
+        self.scale = self.add_weight(shape=(self.style_dim, self.style_dim), initializer="identity",
+                                     trainable=False, name="scale")
+
+    def call(self, eps):
+        return self.mean + tf.matmul(tf.cast(eps, self.scale.dtype), self.scale, transpose_b=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "style_dim": self.style_dim}

@@ -36,9 +36,13 @@ from __future__ import annotations
 import keras
 
 from tfi2i.layers import conv_init, make_norm
-from tfi2i.layers.style import AdaIN, NoiseInjection
+from tfi2i.layers.style import AdaIN, NoiseInjection, StylePrior
 
-__all__ = ["grit_generator", "style_encoder", "noise_factors", "noise_name"]
+__all__ = ["grit_generator", "sampled_style_generator", "style_encoder", "noise_factors", "noise_name",
+           "STYLE_NOISE"]
+
+#: The N(0, I) vector a sampled style code is made from (`sampled_style_generator`).
+STYLE_NOISE = "style_noise"
 
 
 def noise_name(block: int) -> str:
@@ -127,3 +131,29 @@ def grit_generator(num_classes, output_channels=3, ngf=64, n_downsample=6, nsf=6
     y_rec, y_res = head(h, "y_rec", "rec"), head(h, "y_res", "res")
     y = keras.layers.Add(name="out_y", dtype="float32")([y_rec, y_res])  # C = addition (Sec. 3.1)
     return keras.Model(inputs, {"y": y, "y_rec": y_rec, "y_res": y_res}, name=name)
+
+
+def sampled_style_generator(generator, prior_mean, prior_scale, name=None) -> keras.Model:
+    """``generator`` with its style encoder replaced by a Gaussian style prior (sampled styles, no style image).
+
+    Takes the generator's inputs without ``style`` plus `STYLE_NOISE`
+    (``[B, style_dim]``, N(0, I)); ``z^s = mean + scale @ eps``
+    (`tfi2i.layers.style.StylePrior`), then the trained content encoder and
+    decoder, whose layers (and weights) it shares with ``generator``.
+    """
+    import numpy as np
+
+    encoder = generator.get_layer("E_S")
+    code = encoder._inbound_nodes[0].outputs[0]  # z^s inside G: the sub-graph below it is the decoder
+    style_dim = int(code.shape[-1])
+    names = [n for n in generator.input if n != "style"]
+    decoder = keras.Model([generator.input[n] for n in names] + [code], generator.output,
+                          name=f"{generator.name}_from_code")
+    inputs = {n: keras.Input(generator.input[n].shape[1:], name=n) for n in names}
+    inputs[STYLE_NOISE] = keras.Input((style_dim,), name=STYLE_NOISE)
+    prior = StylePrior(style_dim, name="style_prior")
+    z = prior(inputs[STYLE_NOISE])
+    prior.mean.assign(np.asarray(prior_mean, np.float32).reshape(style_dim))
+    prior.scale.assign(np.asarray(prior_scale, np.float32).reshape(style_dim, style_dim))
+    outputs = decoder([inputs[n] for n in names] + [z])
+    return keras.Model(inputs, outputs, name=name or f"{generator.name}_sampled_style")

@@ -40,3 +40,32 @@ def facade_photos(n=3):
         assert img is not None, f"cannot read {f}"
         photos.append(cv2.cvtColor(img[:, : img.shape[1] // 2], cv2.COLOR_BGR2RGB))
     return photos
+
+
+def killed_copy(workdir, step, dest):
+    """A copy of finished run ``workdir`` as a run killed right after its checkpoint at ``step`` would leave it.
+
+    Checkpoints after ``step`` are removed and the ``checkpoint`` index names
+    ``ckpt-<step>`` as the latest; metrics, samples and logs of later steps stay
+    (a kill lands after them), so resuming must truncate and redo them. One
+    uninterrupted run thus serves as both the reference and the killed run of a
+    bit-exact resume test.
+    """
+    import re
+    import shutil
+
+    import tensorflow as tf
+
+    shutil.copytree(workdir, dest)
+    ckpt = pathlib.Path(dest) / "checkpoints"
+    kept = []
+    for p in sorted(ckpt.glob("ckpt-*.index"), key=lambda p: int(re.findall(r"\d+", p.name)[0])):
+        n = int(re.findall(r"\d+", p.name)[0])
+        if n > step:
+            for f in ckpt.glob(f"ckpt-{n}.*"):
+                f.unlink()
+        else:
+            kept.append(f"ckpt-{n}")
+    assert kept and kept[-1] == f"ckpt-{step}", f"{workdir} has no checkpoint at step {step}: {kept}"
+    tf.compat.v1.train.update_checkpoint_state(str(ckpt), kept[-1], all_model_checkpoint_paths=kept)
+    return pathlib.Path(dest)

@@ -187,9 +187,10 @@ def grit_run(faces, tmp_path_factory):
 
 
 def test_full_model_trains_and_resumes_bit_exactly(grit_run, tmp_path):
+    from tests.helpers import killed_copy
+
     cfg, straight = grit_run
-    killed = str(tmp_path / "killed")
-    train.fit(replace(cfg, train={"steps": 1}), workdir=killed)
+    killed = str(killed_copy(straight, 1, tmp_path / "killed"))  # as a kill after the checkpoint at step 1 leaves it
     train.fit(cfg, workdir=killed, resume=True)
     a, b = _weights(straight), _weights(killed)
     assert len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))

@@ -158,7 +158,7 @@ def test_paper_settings():
     assert recipe.config("facades", "rec_only").name == "modified_pix2pix_facades_rec_only"
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "modified"])  # modified: tests/test_chain.py
 def test_every_variant_trains_one_step(variant, tmp_path):
     cfg = C.replace(recipe.smoke_config("day2night", variant), train={"steps": 1, "eval_at_end": False, "export_at_end": False})
     logs = train.fit(cfg, recipe.build, str(tmp_path / variant))

@@ -1,5 +1,6 @@
 """PAN (Li et al.): Eqs. 6-9 on tiny tensors, switching terms off, golden counts, smoke runs of every variant."""
 
+import json
 import os
 import pathlib
 import sys
@@ -134,7 +135,8 @@ def test_parameter_counts_golden():
 
 
 def test_smoke_run_checkpoints_every_discriminator(tmp_path):
-    cfg = C.replace(recipe.smoke_config(), train={"steps": 2, "deterministic": True})
+    # the export at the end: tests/test_chain.py (pan_cityscapes)
+    cfg = C.replace(recipe.smoke_config(), train={"steps": 2, "deterministic": True, "export_at_end": False})
     train.fit(cfg, recipe.build, str(tmp_path / "run"))
     path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
     fresh = recipe.build(cfg)
@@ -143,10 +145,10 @@ def test_smoke_run_checkpoints_every_discriminator(tmp_path):
     status.expect_partial().assert_existing_objects_matched()
     for d, b in zip(fresh.discriminator, before):  # every D's weights come back from the checkpoint
         assert all(v.numpy().shape for v in d.trainable_variables) and not np.array_equal(d.trainable_variables[0].numpy(), b)
-    assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").is_file()
+    assert "l1" in json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.parametrize("variant", recipe.VARIANTS)
+@pytest.mark.parametrize("variant", [v for v in recipe.VARIANTS if v != "complete"])  # complete: the smoke run
 def test_every_variant_trains_one_step(variant, tmp_path):
     task = "inpainting" if variant == "context_encoder" else "cityscapes"
     cfg = C.replace(recipe.smoke_config(variant, task), train={"steps": 1, "eval_at_end": False, "export_at_end": False})

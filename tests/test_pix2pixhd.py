@@ -157,9 +157,12 @@ def test_local_run_warm_start_and_fixed_global_phase_survive_kill_and_resume(glo
     # the VGG term is off here to keep the test short: it does not touch the phases or the resume
     cfg = _smoke("1024p", label_demo, variant="no_vgg", init_from=global_run)
     assert cfg.hd.niter_fix_global == 1 and cfg.data.num_train == 2  # phase 1 = steps 1-2, then all of G
-    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    from tests.helpers import killed_copy
+
+    cfg = replace(cfg, train={"checkpoint_every": 1, "keep_checkpoints": 10})
+    straight = str(tmp_path / "straight")
     train.fit(cfg, workdir=straight)
-    train.fit(replace(cfg, train={"steps": 1}), workdir=killed)  # "killed" after step 1 (inside phase 1)
+    killed = str(killed_copy(straight, 1, tmp_path / "killed"))  # as a kill after step 1 (inside phase 1) leaves it
     train.fit(cfg, workdir=killed, resume=True)  # resumes across the phase switch
 
     source_g, _ = _weights(global_run)

@@ -14,6 +14,7 @@ import pytest
 from tfi2i import config as C
 from tfi2i import train
 from tfi2i.gan import PairedGAN
+from tests.helpers import killed_copy
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes"))
@@ -53,12 +54,18 @@ def test_smoke_run_leaves_every_artifact(tmp_path):
     assert (w / "samples" / "step_0000004.png").stat().st_mode & 0o044  # readable like any file the user writes
 
 
-def test_resume_is_bit_exact(tmp_path):
-    full, part = tmp_path / "full", tmp_path / "part"
-    train.fit(smoke(steps=4), recipe.build, str(full))
-    train.fit(smoke(steps=2), recipe.build, str(part))
+@pytest.fixture(scope="module")
+def full4(tmp_path_factory):
+    """One uninterrupted 4-step smoke run (checkpoints at steps 2 and 4), shared: copy it before changing it."""
+    w = tmp_path_factory.mktemp("full4") / "pix2pix_b"
+    train.fit(smoke(steps=4), recipe.build, str(w))
+    return w
+
+
+def test_resume_is_bit_exact(full4, tmp_path):
+    part = killed_copy(full4, 2, tmp_path / "part")  # killed after its checkpoint at step 2
     train.fit(smoke(steps=4), recipe.build, str(part), resume=True)
-    a, b = weights_of(full), weights_of(part)
+    a, b = weights_of(full4), weights_of(part)
     assert a.keys() == b.keys() and len(a) > 20
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -66,18 +73,19 @@ def test_resume_is_bit_exact(tmp_path):
     assert any("iterations" in k for k in a) and any(k.startswith("step") for k in a)
 
 
-def test_existing_run_is_never_overwritten(tmp_path):
-    w = tmp_path / "run"
-    train.fit(smoke(steps=2), recipe.build, str(w))
+def test_existing_run_is_never_overwritten(full4, tmp_path):
+    w = full4
     with pytest.raises(train.TrainingError, match="--resume"):
         train.fit(smoke(steps=2), recipe.build, str(w))
     with pytest.raises(train.TrainingError, match="holds no run"):
         train.fit(smoke(steps=2), recipe.build, str(tmp_path / "empty"), resume=True)
 
 
-def test_unreadable_latest_checkpoint_falls_back(tmp_path, caplog):
+def test_unreadable_latest_checkpoint_falls_back(full4, tmp_path, caplog):
+    import shutil
+
     w = tmp_path / "run"
-    train.fit(smoke(steps=4), recipe.build, str(w))
+    shutil.copytree(full4, w)
     ckpt = w / "checkpoints"
     for data in ckpt.glob("ckpt-4.data-*"):
         data.write_bytes(b"truncated")  # a crash or full disk mid-write
@@ -192,12 +200,11 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_evaluate_workdirs_gives_one_row_per_run(tmp_path, capsys):
+def test_evaluate_workdirs_gives_one_row_per_run(full4, tmp_path, capsys):
     from tfi2i import cli
 
-    runs = [tmp_path / "pix2pix_a", tmp_path / "pix2pix_b"]
-    for steps, w in zip((2, 4), runs):
-        train.fit(smoke(steps=steps), recipe.build, str(w))
+    runs = [tmp_path / "pix2pix_a", full4]
+    train.fit(smoke(steps=2), recipe.build, str(runs[0]))
     out = tmp_path / "report"
     assert cli.main(["evaluate", "--workdir", str(runs[0]), "--workdir", str(runs[1]), "--out", str(out), "--no-progress"]) == 0
     table = (out / "report.md").read_text()

@@ -206,7 +206,7 @@ def run_infer(model, w, h, batch, xla, warmup, repeats):
 
 
 # ----------------------------------------------------------------- training
-def train_config():
+def train_config(recompute=False):
     """``(config, source)``: the recipe's ``config()``, VGG-19 weights random (same cost as ImageNet's)."""
     import importlib.util
 
@@ -214,8 +214,9 @@ def train_config():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cfg = module.config()
-    cfg = dataclasses.replace(cfg, msg=dataclasses.replace(cfg.msg, vgg_weights="random"))
-    return cfg, "recipes/msg_unet_cityscapes.py:config() (msg.vgg_weights=random)"
+    cfg = dataclasses.replace(cfg, msg=dataclasses.replace(cfg.msg, vgg_weights="random", recompute=recompute))
+    return cfg, ("recipes/msg_unet_cityscapes.py:config() (msg.vgg_weights=random"
+                 + (", msg.recompute=true)" if recompute else ")"))
 
 
 def build_train_model(cfg):
@@ -236,7 +237,7 @@ def build_train_model(cfg):
     return model, optimizers
 
 
-def run_train(model_name, w, h, batch, xla, warmup, repeats):
+def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False):
     import numpy as np
     import tensorflow as tf
 
@@ -245,7 +246,7 @@ def run_train(model_name, w, h, batch, xla, warmup, repeats):
 
     if model_name != "msg":
         raise ValueError(f"--train is MSG U-Net's training step (model msg), not {model_name!r}")
-    cfg, source = train_config()
+    cfg, source = train_config(recompute)
     model, optimizers = build_train_model(cfg)
     scales = cfg.msg.scales
     x = make_inputs("msg", w, h, batch)["x"]
@@ -287,7 +288,8 @@ def run_one(args):
     if args.one_task == "infer":
         result = run_infer(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats)
     else:
-        result = run_train(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats)
+        result = run_train(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats,
+                           recompute=args.recompute)
     result.update({"tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task, "width": w,
                    "height": h, "batch": args.batch, "xla": args.xla, "mixed_precision": args.mixed_precision,
                    "warmup": args.warmup, "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(),
@@ -369,7 +371,7 @@ def measure(model, task, w, h, repeats, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--one-model", model, "--one-task", task,
            "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
            "--batch", str(args.batch)]
-    cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision
+    cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision + ["--recompute"] * args.recompute
     run = child(cmd, args.timeout, args.max_rss_gb * 1024, args.min_free_gb * 1024)
     print(f"[bench_msg_unet] {model} {task} {w}x{h}: "
           f"{run.get('median_s', run.get('error'))} s, peak {run.get('peak_host_mb', run.get('max_rss_seen_mb'))} MB",
@@ -409,6 +411,8 @@ def main():
                    help="mixed_float16 policy set before building (GPU runs; slower on a CPU)")
     p.add_argument("--train", default=None, metavar="WxH", help="also time one MSG U-Net training step at this size")
     p.add_argument("--train-repeats", type=int, default=2)
+    p.add_argument("--recompute", action="store_true",
+                   help="training with msg.recompute=true (each block's intermediates recomputed in the backward pass)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per configuration (one subprocess)")
     p.add_argument("--max-rss-gb", type=float, default=18.0,
                    help="kill a configuration whose resident memory passes this (0: no limit)")

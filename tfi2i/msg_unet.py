@@ -65,6 +65,7 @@ class MSGSection:
     top_blocks_only: bool = False  # the other reading: those two blocks at the top level only
     decoder_kernel: int = 4  # kernel of the decoder's stride-1 block after each skip addition
     norm: str = "batch"  # Conv-BatchNorm-LeakyReLU
+    recompute: bool = False  # recompute each block's intermediates in the backward pass (memory; same results)
     ndf: int = 64  # each D_k: pix2pix's 70x70 PatchGAN
     n_layers_d: int = 3
     judged: str = "all"  # all: one D per output scale (the paper) | top: only y is judged (Fig. 2 ablation)
@@ -220,7 +221,7 @@ def generator(cfg):
     msg = cfg.msg
     return nets.msg_unet_generator(cfg.generator.input_channels, cfg.generator.output_channels, msg.level_widths,
                                    msg.scales, msg.depth, msg.decoder_kernel, msg.encoder_blocks,
-                                   msg.top_blocks_only, msg.norm)
+                                   msg.top_blocks_only, msg.norm, recompute=msg.recompute)
 
 
 def vgg_factory(cfg):

@@ -193,7 +193,7 @@ def test_labels_need_two_folders_and_num_classes(tmp_path, label_set):
 
 
 @pytest.mark.parametrize("mode, load, crop, shape", [
-    ("scale_width", 64, 0, (32, 64)),
+    ("scale_width", 64, 64, (32, 64)),  # the crop is not used in this mode (it must still be a valid size)
     ("scale_width_and_crop", 64, (16, 32), (16, 32)),
     ("none", 1, 1, (16, 32)),
 ])

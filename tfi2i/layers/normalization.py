@@ -8,7 +8,9 @@
   names as Keras' layer, so older checkpoints load. ``synchronized=True``
   makes the statistics global under ``tf.distribute`` (a no-op on one device),
   so a multi-replica run sees the same batch statistics as one device (``n``
-  is then the global count).
+  is then the global count). Inside `tfi2i.layers.recompute.frozen_statistics`
+  (a recomputed forward pass) it normalises the same way but leaves the moving
+  statistics alone.
 * ``instance``: ``nn.InstanceNorm2d`` (eps 1e-5, affine=False, no running
   stats) == ``GroupNormalization(groups=-1, epsilon=1e-5, center=False,
   scale=False)``; this replaces ``tfa.layers.InstanceNormalization``.
@@ -20,6 +22,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfi2i.layers.init import gamma_init
+from tfi2i.layers.recompute import statistics_frozen
 
 NORMS = ("batch", "instance", "none")
 
@@ -64,10 +67,11 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
             if ctx is not None and ctx.num_replicas_in_sync > 1:
                 count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, count)
         unbiased = variance * (count / ops.maximum(count - 1.0, 1.0))
-        moving_mean = ops.cast(self.moving_mean, inputs.dtype)
-        moving_variance = ops.cast(self.moving_variance, inputs.dtype)
-        self.moving_mean.assign(moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(moving_variance * self.momentum + unbiased * (1.0 - self.momentum))
+        if not statistics_frozen():  # a recomputed pass (tfi2i.layers.recompute) leaves them to the first one
+            moving_mean = ops.cast(self.moving_mean, inputs.dtype)
+            moving_variance = ops.cast(self.moving_variance, inputs.dtype)
+            self.moving_mean.assign(moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(moving_variance * self.momentum + unbiased * (1.0 - self.momentum))
         outputs = ops.batch_normalization(
             x=inputs,
             mean=mean,

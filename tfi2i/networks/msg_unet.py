@@ -40,6 +40,7 @@ from __future__ import annotations
 import keras
 
 from tfi2i.layers import conv_init, make_norm, use_bias_for
+from tfi2i.layers.recompute import recompute_block
 
 __all__ = ["default_widths", "msg_unet_generator", "input_name", "output_name", "levels"]
 
@@ -69,7 +70,8 @@ def default_widths(ngf: int, scales: int, depth: int, cap: int = 512, skip_top: 
 
 
 def msg_unet_generator(input_channels=3, output_channels=3, widths=None, scales=5, depth=4, decoder_kernel=4,
-                       encoder_blocks=2, top_blocks_only=False, norm="batch", synchronized_bn=True, name="G_msg_unet") -> keras.Model:
+                       encoder_blocks=2, top_blocks_only=False, norm="batch", synchronized_bn=True, recompute=False,
+                       name="G_msg_unet") -> keras.Model:
     """Builds G.
 
     Args:
@@ -81,6 +83,10 @@ def msg_unet_generator(input_channels=3, output_channels=3, widths=None, scales=
       decoder_kernel: kernel of the decoder's stride-1 block after each addition (the paper: "a
         convolutional block with stride 1"; 4 as the encoder's).
       norm: ``batch`` (the paper) | ``instance`` | ``none``.
+      recompute: every Conv-norm-LeakyReLU block a `tfi2i.layers.recompute.RecomputedBlock`
+        (named as the block, e.g. ``enc0_conv1``, its layers inside): training keeps one
+        tensor per block for the backward pass and recomputes the rest; same weights and
+        results, different checkpoint layout.
 
     Returns:
       ``keras.Model`` ``{x, x_2, ..., x_{2^(scales-1)}}`` (float32 ``[B, H/f, W/f, input_channels]``)
@@ -97,10 +103,14 @@ def msg_unet_generator(input_channels=3, output_channels=3, widths=None, scales=
 
     def block(h, filters, kernel, stride, tag, transposed=False):
         layer = keras.layers.Conv2DTranspose if transposed else keras.layers.Conv2D
-        h = layer(filters, kernel, strides=stride, padding="same", use_bias=bias, kernel_initializer=conv_init(),
-                  name=f"{tag}_conv")(h)
-        h = make_norm(norm, f"{tag}_norm", synchronized_bn)(h)
-        return keras.layers.LeakyReLU(0.2, name=f"{tag}_lrelu")(h)
+        layers = [layer(filters, kernel, strides=stride, padding="same", use_bias=bias, kernel_initializer=conv_init(),
+                        name=f"{tag}_conv"),
+                  make_norm(norm, f"{tag}_norm", synchronized_bn), keras.layers.LeakyReLU(0.2, name=f"{tag}_lrelu")]
+        if recompute:
+            return recompute_block(layers, int(h.shape[-1]), tag)(h)
+        for each in layers:
+            h = each(h)
+        return h
 
     inputs = {input_name(l): keras.Input((None, None, input_channels), name=input_name(l)) for l in range(scales)}
     skips = []

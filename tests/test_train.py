@@ -96,9 +96,11 @@ def test_unreadable_latest_checkpoint_falls_back(full4, tmp_path, caplog):
     assert steps == [1, 2, 3, 4, 5, 6, 6]  # train records of steps 3-4 were replaced; the last is the evaluation
 
 
-def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
+def test_resume_before_the_first_checkpoint_starts_over(full4, tmp_path):
+    import shutil
+
     w = tmp_path / "run"
-    train.fit(smoke(steps=4, checkpoint_every=100), recipe.build, str(w))
+    shutil.copytree(full4, w)
     for f in (w / "checkpoints").iterdir():  # killed before its first save completed
         f.unlink()
     train.fit(smoke(steps=2), recipe.build, str(w), resume=True)
@@ -203,8 +205,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 def test_evaluate_workdirs_gives_one_row_per_run(full4, tmp_path, capsys):
     from tfi2i import cli
 
+    import shutil
+
     runs = [tmp_path / "pix2pix_a", full4]
-    train.fit(smoke(steps=2), recipe.build, str(runs[0]))
+    shutil.copytree(full4, runs[0])  # another run directory (its own name and eval.json)
     out = tmp_path / "report"
     assert cli.main(["evaluate", "--workdir", str(runs[0]), "--workdir", str(runs[1]), "--out", str(out), "--no-progress"]) == 0
     table = (out / "report.md").read_text()

@@ -240,3 +240,9 @@ def test_sampled_styles_from_the_run_and_its_export_agree(grit_run, faces, tmp_p
     exp = [read_image(tmp_path / "exp" / f"face_s{k}.png").astype(int) for k in (0, 1)]
     assert all(np.abs(a - b).max() <= 1 for a, b in zip(run, exp))  # PNG rounding of equal floats
     assert np.abs(run[0] - run[1]).max() > 0  # two seeds, two styles (and noise)
+    from tfi2i.translate import TranslateError, load_translator
+
+    meta = tmp_path / "export" / "1" / "tfi2i_export.json"
+    meta.write_text(meta.read_text().replace('"style": "sampled', '"style_was": "sampled'))
+    with pytest.raises(TranslateError, match="not exported with sampled styles"):
+        load_translator(tmp_path / "export", sampled_style=True)  # an export that takes no sampled style

@@ -216,9 +216,9 @@ def load_translator(path, mode=None, sampled_style=False) -> Translator:
         contract = image_contract(meta.get("input_channels", 3), meta.get("output_channels", 3),
                                   meta.get("multiple", 1))
         contract = dataclasses.replace(contract, inputs=(dataclasses.replace(contract.inputs[0], name=list(inputs)[0]),))
-    if sampled_style and any(s.kind == "style" for s in contract.inputs):
-        raise TranslateError(f"{version_dir} takes a style image; export the run with `tfi2i export --style "
-                             "sampled` to sample styles, or translate from the run directory")
+    if sampled_style and "style" not in meta:
+        raise TranslateError(f"{version_dir} was not exported with sampled styles (`tfi2i export --style sampled` "
+                             "of a run with a style encoder); translate from the run directory, or re-export it")
     plain = loaded.signatures[export.FLOAT_SIGNATURE]
     seeded = loaded.signatures.get(export.SEEDED_FLOAT_SIGNATURE)
 

@@ -115,3 +115,28 @@ def test_make_adam_and_serialization():
     opt = TorchAdam(1e-3, beta_1=0.5)
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert isinstance(again, TorchAdam) and again.epsilon == 1e-8 and again.beta_1 == 0.5
+
+
+def test_the_update_is_one_fused_kernel_per_variable_and_equals_the_readable_form():
+    from keras.src.backend.tensorflow.optimizer import TFOptimizer
+
+    class Readable(TorchAdam):  # Keras' loop over `update_step`, the line-by-line torch formula
+        _distributed_tf_update_step = TFOptimizer._distributed_tf_update_step
+
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=(4, 5)).astype(np.float32)
+    grads = [rng.normal(size=(4, 5)).astype(np.float32) * 10.0 ** rng.integers(-7, 0) for _ in range(6)]
+    got = {}
+    for cls in (TorchAdam, Readable):
+        w = tf.Variable(p0)
+        opt = cls(2e-4, beta_1=0.5, beta_2=0.999)
+        opt.build([w])
+        step = tf.function(lambda g: opt.apply([g], [w]))
+        ops_in_graph = {op.type for op in step.get_concrete_function(tf.TensorSpec((4, 5))).graph.get_operations()}
+        assert ("ResourceApplyAdam" in ops_in_graph) == (cls is TorchAdam)
+        for g in grads:
+            step(tf.constant(g))
+        got[cls] = w.numpy()
+    want = torch_adam_numpy(p0, grads)
+    np.testing.assert_allclose(got[TorchAdam], want, rtol=0, atol=2.5e-7)
+    np.testing.assert_allclose(got[TorchAdam] - p0, got[Readable] - p0, rtol=1e-5, atol=1e-9)

@@ -620,12 +620,10 @@ def _after_training(cfg, model, train_src, eval_src, data_cfg, workdir, run_dir,
 # ------------------------------------------------------------------ checkpoints: weights check, full disk
 class WeightCheck:
     """Finds non-finite values in a model's variables: every network's weights (batch-norm moving statistics
-    included) and both optimizers' state. One `tf.function` call, made only when a checkpoint is due."""
+    included) and both optimizers' state. Run only when a checkpoint is due."""
 
     def __init__(self, model):
         self.model = model
-        self._fn = None
-        self._key = None
 
     def variables(self):
         """The float variables checked, collected anew each time (an optimizer may add slots mid-run)."""
@@ -640,19 +638,13 @@ class WeightCheck:
         return out
 
     def __call__(self):
-        """Paths of the variables holding inf or NaN ([] when all are finite)."""
-        import tensorflow as tf
+        """Paths of the variables holding inf or NaN ([] when all are finite).
 
-        variables = self.variables()
-        if not variables:
-            return []
-        key = tuple(id(v) for v in variables)
-        if key != self._key:  # traced again only when the set of variables changed
-            self._fn = tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))
-                                                     for v in variables]), autograph=False)
-            self._key = key
-        finite = self._fn().numpy()
-        return [getattr(v, "path", v.name) for v, ok in zip(variables, finite) if not ok]
+        Read into NumPy, one variable at a time (~0.2 s for the ~800 variables
+        of a GAN and its Adam slots here): cheaper than tracing a function
+        (~2 s) over a set that changes when an optimizer builds its slots.
+        """
+        return [getattr(v, "path", v.name) for v in self.variables() if not np.isfinite(np.asarray(v)).all()]
 
     def nbytes(self):
         """Bytes of the checked variables (about one checkpoint without the optimizer's integer counters)."""

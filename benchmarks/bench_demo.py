@@ -14,8 +14,6 @@ set under 5 s) with whether it was met.
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import tempfile
@@ -23,8 +21,8 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from machine import machine_info
 from tfi2i.data.demo import make_demo, make_label_demo
 
 #: The budget tests/data/test_demo.py used to assert for the default set (56 pairs at 256).
@@ -64,8 +62,7 @@ def main():
         results.append({"function": "make_label_demo", "size": [32, 64], "pairs": 10, "median_s": median,
                         "ms_per_pair": 1000 * median / 10, "times_s": times})
     print(json.dumps({
-        "benchmark": "demo_data", "numpy": np.__version__, "opencv": cv2.__version__,
-        "machine": platform.machine(), "cpus": os.cpu_count(),
+        "benchmark": "demo_data", **machine_info(), "opencv": cv2.__version__,
         "results": results, "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }, indent=2))
 

@@ -6,6 +6,8 @@ synthetic tensors (no input pipeline in the timing).
 
     python benchmarks/bench_pix2pix.py                     # XLA off and on, batch 1 and 4, 256x256
     python benchmarks/bench_pix2pix.py --sizes 256,512,1024 --batches 1,max --xla off,on --mixed off,on
+    python benchmarks/bench_pix2pix.py --tasks infer --sizes 256,512,1024 --infer-batches 1,8 --xla off \
+        --transposed native,subpixel                      # the decoder's two forms, same weights
 
 ``max`` doubles the batch until the accelerator runs out of memory
 (``ResourceExhaustedError``) or ``--max-batch`` is reached (on a CPU host the
@@ -18,7 +20,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import statistics
 import time
@@ -29,7 +30,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from machine import machine_info  # noqa: E402
 from tfi2i.gan import PairedGAN  # noqa: E402
+from tfi2i.layers.transposed import freeze_for_inference, freezing_pays, resolve_implementation  # noqa: E402
+from tfi2i.optimizers import TorchAdam  # noqa: E402
 from tfi2i.networks import patchgan_discriminator, unet_generator  # noqa: E402
 from tfi2i.train import make_distributed_step  # noqa: E402
 
@@ -51,16 +55,23 @@ def build(mixed):
     keras.utils.set_random_seed(0)
     gan = PairedGAN(unet_generator("unet_256", 64, "batch"), patchgan_discriminator(6, 64, 3, "batch"),
                     {"g_gan": 1.0, "l1": 100.0, "d_real": 0.5, "d_fake": 0.5})
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    gan.compile(TorchAdam(2e-4, beta_1=0.5), TorchAdam(2e-4, beta_1=0.5))  # the recipe's optim.adam=torch
     return gan
+
+
+def tf_info():
+    """`machine.machine_info` plus TensorFlow's and Keras' versions, TF's thread pools, oneDNN and GPUs."""
+    return {**machine_info(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def report(benchmark, results):
     """Prints the JSON every benchmark here prints: results plus machine, versions and peak memory."""
     print(json.dumps({
-        "benchmark": benchmark,
-        "tensorflow": tf.__version__, "keras": keras.__version__, "machine": platform.machine(),
-        "cpus": os.cpu_count(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "benchmark": benchmark, **tf_info(),
         "results": results, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
     }, indent=2))
 
@@ -76,12 +87,12 @@ def time_calls(fn, warmup, steps):
     return statistics.median(times), times
 
 
-def largest_batch(size, xla, mixed, cap):
+def largest_batch(size, xla, mixed, cap, transposed="auto"):
     """Doubles the batch until a training step fails with ResourceExhaustedError or `cap` is reached."""
     batch, ok = 1, 0
     while batch <= cap:
         try:
-            bench_train(batch, size, xla, mixed, warmup=1, steps=1)
+            bench_train(batch, size, xla, mixed, warmup=1, steps=1, transposed=transposed)
             ok = batch
             batch *= 2
         except tf.errors.ResourceExhaustedError:
@@ -89,24 +100,32 @@ def largest_batch(size, xla, mixed, cap):
     return ok
 
 
-def bench_train(batch, size, xla, mixed, warmup, steps):
+def use_transposed(implementation):
+    """Makes the next traced function use ``implementation`` for the decoder (`tfi2i.layers.transposed`)."""
+    os.environ["TFI2I_TRANSPOSED_CONV"] = implementation
+
+
+def bench_train(batch, size, xla, mixed, warmup, steps, transposed="auto"):
+    use_transposed(transposed)
     gan = build(mixed)
     rng = np.random.default_rng(0)
     data = {k: tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)), tf.float32) for k in ("x", "y")}
     step = make_distributed_step(gan, tf.distribute.get_strategy(), jit=xla)
     median, times = time_calls(lambda: {k: v.numpy() for k, v in step(data).items()}, warmup, steps)
     return {"task": "train_step", "size": size, "batch": batch, "xla": xla, "mixed_precision": mixed,
-            "median_s": median, "min_s": min(times), "steps_per_s": 1 / median, "images_per_s": batch / median,
+            "transposed": resolve_implementation(), "median_s": median, "min_s": min(times), "steps_per_s": 1 / median, "images_per_s": batch / median,
             "ms_per_megapixel": 1000 * median / (batch * size * size / 1e6)}
 
 
-def bench_infer(batch, size, xla, mixed, warmup, steps):
+def bench_infer(batch, size, xla, mixed, warmup, steps, transposed="auto"):
+    use_transposed(transposed)
     gan = build(mixed)
-    g = tf.function(lambda x: gan.generator(x, training=False), jit_compile=xla)
+    freeze_for_inference(gan.generator)  # as translate and export do (sub-pixel with TFI2I_TRANSPOSED_CONV=subpixel)
+    g = tf.function(lambda x: gan.generator({"x": x}, training=False)["y"], jit_compile=xla)
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)), tf.float32)
     median, times = time_calls(lambda: g(x).numpy(), warmup, steps)
     return {"task": "inference", "size": size, "batch": batch, "xla": xla, "mixed_precision": mixed,
-            "median_s": median, "min_s": min(times), "images_per_s": batch / median}
+            "transposed": "subpixel (frozen)" if freezing_pays() else "native", "median_s": median, "min_s": min(times), "images_per_s": batch / median}
 
 
 def main():
@@ -116,20 +135,27 @@ def main():
     p.add_argument("--max-batch", type=int, default=16, help="cap of the 'max' search")
     p.add_argument("--xla", default="off,on", help="off, on or off,on")
     p.add_argument("--mixed", default="off", help="off, on or off,on (float16 pays off on tensor-core GPUs only)")
+    p.add_argument("--infer-batches", default="1", help="comma-separated inference batch sizes")
+    p.add_argument("--transposed", default="auto",
+                   help="decoder transposed convolutions: auto, native, subpixel or a comma list (one run each)")
+    p.add_argument("--tasks", default="train,infer", help="train, infer or train,infer")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     args = p.parse_args()
     flag = {"off": False, "on": True}
     results = []
+    tasks = args.tasks.split(",")
     for size in [int(v) for v in args.sizes.split(",")]:
         for mixed in [flag[m] for m in args.mixed.split(",")]:
             for xla in [flag[x] for x in args.xla.split(",")]:
-                for b in args.batches.split(","):
-                    batch = largest_batch(size, xla, mixed, args.max_batch) if b == "max" else int(b)
-                    if batch:
-                        results.append({**bench_train(batch, size, xla, mixed, args.warmup, args.steps),
-                                        "largest_batch_search": b == "max"})
-                results.append(bench_infer(1, size, xla, mixed, args.warmup, args.steps * 2))
+                for tr in args.transposed.split(","):
+                    for b in args.batches.split(",") if "train" in tasks else []:
+                        batch = largest_batch(size, xla, mixed, args.max_batch, tr) if b == "max" else int(b)
+                        if batch:
+                            results.append({**bench_train(batch, size, xla, mixed, args.warmup, args.steps, tr),
+                                            "largest_batch_search": b == "max"})
+                    for b in args.infer_batches.split(",") if "infer" in tasks else []:
+                        results.append(bench_infer(int(b), size, xla, mixed, args.warmup, args.steps * 2, tr))
     report("pix2pix unet_256 + 70x70 PatchGAN (batch norm)", results)
 
 

@@ -39,6 +39,8 @@ import time
 import torch
 import torch.nn as nn
 
+from machine import machine_info
+
 
 # NVIDIA's networks: the repository's one copy (tests/reference/nvidia_pix2pixhd.py, BSD)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
@@ -149,7 +151,8 @@ def main():
     times = timed(fn, args.warmup, args.repeats, device)
     med = statistics.median(times)
     print(json.dumps({
-        "framework": "torch", "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "framework": "torch", **machine_info(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
         "device": str(device), "model": args.model, "task": args.task, "width": w, "height": h,
         "batch": args.batch, "params": params, "warmup": args.warmup, "repeats": args.repeats,
         "median_s": med, "min_s": min(times), "times_s": times,

@@ -503,6 +503,9 @@ def export_model(model, export_root, *, max_pixels=None, version=None, metadata=
     in_names, out_names = bytes_names(contract)
     with_bytes = all(o.channels in (1, 3) for o in contract.outputs)
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=root)
+    from tfi2i.layers.transposed import freeze_for_inference, unfreeze
+
+    frozen = freeze_for_inference(model.generator)  # sub-pixel decoders where they pay (CPU serving)
     try:
         archive = keras.export.ExportArchive()
         archive.track(model.generator)
@@ -545,6 +548,7 @@ def export_model(model, export_root, *, max_pixels=None, version=None, metadata=
             "max_pixels": max_pixels,
             "contract": contract.to_dict(),
             "mode": mode,
+            "transposed_convolutions": "sub-pixel, kernels rearranged at export" if frozen else "native",
             "signatures": signatures,
             **({} if with_bytes else {"no_bytes_signature": "an output is not a 1- or 3-channel image"}),
             **(metadata or {}),
@@ -558,6 +562,8 @@ def export_model(model, export_root, *, max_pixels=None, version=None, metadata=
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        unfreeze(model.generator)  # the caller's model computes from its own kernels again
 
 
 def export_run(workdir, export_root=None, sampled_style=False, **kw) -> Path:

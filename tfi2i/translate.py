@@ -157,6 +157,7 @@ def load_translator(path, mode=None, sampled_style=False) -> Translator:
 
     from tfi2i import export
     from tfi2i.contract import Contract, image_contract
+    from tfi2i.layers.transposed import freeze_for_inference
 
     p = Path(path)
     if not p.exists():
@@ -181,6 +182,7 @@ def load_translator(path, mode=None, sampled_style=False) -> Translator:
             except ValueError as exc:
                 raise TranslateError(str(exc)) from None
         specs = {s.name: tf.TensorSpec([None, None, None, s.channels], tf.float32) for s in contract.supplied}
+        freeze_for_inference(model.generator)  # this model only translates: sub-pixel decoders where they pay
 
         @tf.function(input_signature=[specs])
         def plain(inputs):

@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from tfi2i.layers import ReflectionPad2D, conv_init, make_norm, torch_bias_init
+from tfi2i.layers.transposed import Conv2DTranspose
 
 
 def feature_encoder(feat_num=3, nef=16, n_downsample=4, norm="instance", name="E", input_channels=3) -> keras.Model:
@@ -66,7 +67,7 @@ def feature_encoder(feat_num=3, nef=16, n_downsample=4, norm="instance", name="E
 
     def deconv(filters, index):
         # PyTorch's ConvTranspose2d fan_in is weight.size(1) * k * k = out_channels * 9.
-        return keras.layers.Conv2DTranspose(
+        return Conv2DTranspose(
             filters, 3, strides=2, padding="valid", kernel_initializer=conv_init(),
             bias_initializer=torch_bias_init(filters * 9), name=f"model_{index}",
         )

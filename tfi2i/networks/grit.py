@@ -36,6 +36,7 @@ from __future__ import annotations
 import keras
 
 from tfi2i.layers import conv_init, make_norm
+from tfi2i.layers.transposed import Conv2DTranspose
 from tfi2i.layers.style import AdaIN, NoiseInjection, StylePrior
 
 __all__ = ["grit_generator", "sampled_style_generator", "style_encoder", "noise_factors", "noise_name",
@@ -104,7 +105,7 @@ def grit_generator(num_classes, output_channels=3, ngf=64, n_downsample=6, nsf=6
     def up_block(h, k, tag):
         """Decoder block k (1 = coarsest): up to the size of skip n-k-1 (or the input), concat, conv, noise, AdaIN."""
         out_w = widths[n - k - 1] if k < n else ngf
-        h = keras.layers.Conv2DTranspose(out_w, 4, strides=2, padding="same", kernel_initializer=conv_init(),
+        h = Conv2DTranspose(out_w, 4, strides=2, padding="same", kernel_initializer=conv_init(),
                                          name=f"{tag}{k}_up")(h)
         if k < n:
             h = keras.layers.Concatenate(name=f"{tag}{k}_skip")([h, skips[n - k - 1]])

@@ -40,6 +40,7 @@ from __future__ import annotations
 import keras
 
 from tfi2i.layers import conv_init, make_norm, use_bias_for
+from tfi2i.layers.transposed import Conv2DTranspose
 from tfi2i.layers.recompute import recompute_block
 
 __all__ = ["default_widths", "msg_unet_generator", "input_name", "output_name", "levels"]
@@ -102,7 +103,7 @@ def msg_unet_generator(input_channels=3, output_channels=3, widths=None, scales=
     bias = use_bias_for(norm)
 
     def block(h, filters, kernel, stride, tag, transposed=False):
-        layer = keras.layers.Conv2DTranspose if transposed else keras.layers.Conv2D
+        layer = Conv2DTranspose if transposed else keras.layers.Conv2D
         layers = [layer(filters, kernel, strides=stride, padding="same", use_bias=bias, kernel_initializer=conv_init(),
                         name=f"{tag}_conv"),
                   make_norm(norm, f"{tag}_norm", synchronized_bn), keras.layers.LeakyReLU(0.2, name=f"{tag}_lrelu")]

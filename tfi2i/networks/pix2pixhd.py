@@ -52,6 +52,7 @@ import keras
 import tensorflow as tf
 
 from tfi2i.layers import ReflectionPad2D, conv_init, make_norm, torch_bias_init
+from tfi2i.layers.transposed import Conv2DTranspose
 
 
 # ----------------------------------------------------------------- building blocks
@@ -66,7 +67,7 @@ def _conv(h, filters, kernel, stride, name, pad=0):
 
 def _deconv(h, filters, name):
     """``nn.ConvTranspose2d(in, filters, 3, stride=2, padding=1, output_padding=1)``: exactly 2x the size."""
-    h = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="valid", kernel_initializer=conv_init(),
+    h = Conv2DTranspose(filters, 3, strides=2, padding="valid", kernel_initializer=conv_init(),
                                      bias_initializer=torch_bias_init(filters * 9), name=name)(h)
     return keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_crop")(h)
 

@@ -22,6 +22,7 @@ import re
 import keras
 
 from tfi2i.layers import conv_init, make_norm, use_bias_for
+from tfi2i.layers.transposed import Conv2DTranspose
 
 
 def unet_depth(name: str) -> int:
@@ -71,7 +72,7 @@ def unet_generator(
         )
 
     def deconv(filters, layer_name, use_bias=bias):
-        return keras.layers.Conv2DTranspose(
+        return Conv2DTranspose(
             filters, 4, strides=2, padding="same", use_bias=use_bias, kernel_initializer=conv_init(), name=layer_name
         )
 

@@ -1,0 +1,183 @@
+"""`Conv2DTranspose`: Keras' layer (same weights, same checkpoint) computed in sub-pixel form where that is faster.
+
+A stride-``s`` transposed convolution with a ``k x k`` kernel is ``s**2``
+ordinary convolutions with ``T x T`` kernels, ``T = ceil(k / s)``, whose
+outputs interleave (the sub-pixel form; Shi et al., "Real-Time Single Image
+and Video Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural
+Network", CVPR 2016). In one dimension, with TF's VALID transposed
+convolution ``out[s j + i] += w[i] x[j]``::
+
+    out[s m + r] = sum_u  w[r + s (T - 1 - u)] * P[m + u],   P = x zero-padded by T - 1 on both sides
+
+so one VALID ``T x T`` convolution of ``P`` with ``s**2 * filters`` output
+channels, ``tf.nn.depth_to_space(., s)`` and a crop give the transposed
+convolution exactly (the same multiply-adds in another order: equal to float
+rounding). ``padding="same"`` crops ``(k - s) // 2`` more at the start, as
+``tf.nn.conv2d_transpose`` does. The kernel is rearranged from the layer's own
+``(k, k, filters, in)`` variable inside the graph, so gradients reach the
+same variable and checkpoints do not change.
+
+Why: on oneDNN CPUs TensorFlow runs a transposed convolution as a
+backward-data convolution. With the rearranged kernel computed once, the
+sub-pixel form of pix2pix's decoder runs in about half its native time at
+256x256, batch 1 (``benchmarks/bench_pix2pix.py --tasks infer --transposed
+native,subpixel``). Rearranging the kernel costs a transpose of the whole
+kernel, as much as the convolution itself for the small, wide inner layers,
+so it pays only when it is done once: for inference, not for training.
+
+Two uses:
+
+* `freeze_for_inference` (``tfi2i translate``, ``tfi2i export``, the
+  benchmarks): every layer of a model keeps its rearranged kernel in a
+  variable of its own and runs the sub-pixel form; `unfreeze` drops them.
+  ``"auto"`` freezes where no GPU is visible (cuDNN's transposed convolution
+  is not the slow path there).
+* ``implementation`` of each call without a frozen kernel: ``"native"``
+  (``tf.nn.conv2d_transpose``), ``"subpixel"`` (rearranged every call,
+  gradients reach the layer's own kernel), or ``"auto"`` (default): native.
+
+``TFI2I_TRANSPOSED_CONV=native|subpixel`` overrides both choices (``native``
+also turns freezing off), to compare them in one process.
+"""
+
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+IMPLEMENTATIONS = ("auto", "native", "subpixel")
+
+
+def _override():
+    value = os.environ.get("TFI2I_TRANSPOSED_CONV", "").strip().lower() or "auto"
+    if value not in IMPLEMENTATIONS:
+        raise ValueError(f"TFI2I_TRANSPOSED_CONV={value!r}; valid: {', '.join(IMPLEMENTATIONS)}")
+    return value
+
+
+def resolve_implementation(implementation="auto"):
+    """``"native"`` or ``"subpixel"`` for a call without a frozen kernel (``"auto"``: the environment, else native)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"transposed convolution implementation '{implementation}'; valid: {', '.join(IMPLEMENTATIONS)}")
+    if implementation == "auto":
+        implementation = _override()
+    return "native" if implementation == "auto" else implementation
+
+
+def freezing_pays():
+    """Whether `freeze_for_inference` rearranges kernels: ``TFI2I_TRANSPOSED_CONV``, else when no GPU is visible."""
+    override = _override()
+    if override != "auto":
+        return override == "subpixel"
+    return not tf.config.list_logical_devices("GPU")
+
+
+def _layers(model):
+    return [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+            if isinstance(layer, Conv2DTranspose) and layer._subpixel_applies()]
+
+
+def freeze_for_inference(model, force=None):
+    """Rearranges the kernel of every `Conv2DTranspose` in ``model`` once; they then run the sub-pixel form.
+
+    For a model used only for inference from here on: a frozen kernel does
+    not follow later changes of the layer's weights (call `unfreeze` before
+    training or loading other weights). ``force``: True/False overrides
+    `freezing_pays`. Returns the new variables (empty when nothing was frozen),
+    for an exporter to track.
+    """
+    if not (freezing_pays() if force is None else force):
+        return []
+    frozen = []
+    for layer in _layers(model):
+        kernel = tf.Variable(subpixel_kernel(tf.convert_to_tensor(layer.kernel), layer.strides), trainable=False,
+                             name=f"{layer.name}_subpixel_kernel")
+        object.__setattr__(layer, "_frozen_kernel", kernel)  # not a weight of the layer: no checkpoint change
+        frozen.append(kernel)
+    return frozen
+
+
+def unfreeze(model):
+    """Undoes `freeze_for_inference`: every layer computes from its own kernel again."""
+    for layer in _layers(model):
+        object.__setattr__(layer, "_frozen_kernel", None)
+
+
+def subpixel_kernel(kernel, strides):
+    """``(k_h, k_w, filters, in)`` transposed kernel -> ``(T_h, T_w, in, s_h * s_w * filters)`` forward kernel.
+
+    Output channel ``(r_h * s_w + r_w) * filters + c`` holds phase ``(r_h,
+    r_w)``, the order `tf.nn.depth_to_space` reads. Tap ``u`` of phase ``r``
+    is ``w[r + s (T - 1 - u)]`` (zero past the kernel's end).
+    """
+    k_h, k_w, filters, channels = kernel.shape
+    (s_h, s_w) = strides
+    t_h, t_w = math.ceil(k_h / s_h), math.ceil(k_w / s_w)
+    w = tf.pad(kernel, [[0, s_h * t_h - k_h], [0, s_w * t_w - k_w], [0, 0], [0, 0]])
+    w = tf.reshape(w, [t_h, s_h, t_w, s_w, filters, channels])  # index k = v s + r
+    w = tf.reverse(w, axis=[0, 2])  # v -> u = T - 1 - v
+    w = tf.transpose(w, [0, 2, 5, 1, 3, 4])  # (u_h, u_w, in, r_h, r_w, c)
+    return tf.reshape(w, [t_h, t_w, channels, s_h * s_w * filters])
+
+
+def subpixel_conv2d_transpose(x, kernel, strides, padding, rearranged=None):
+    """``tf.nn.conv2d_transpose(x, kernel, strides, padding)`` (NHWC, no dilation) as one convolution and a shuffle.
+
+    ``rearranged``: `subpixel_kernel` of ``kernel``, computed before (then
+    only ``kernel``'s shape is read).
+    """
+    k_h, k_w, filters, _ = kernel.shape
+    (s_h, s_w) = strides
+    if s_h != s_w:
+        raise ValueError("the sub-pixel form needs equal strides (tf.nn.depth_to_space has one block size)")
+    t_h, t_w = math.ceil(k_h / s_h), math.ceil(k_w / s_w)
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    p = tf.pad(x, [[0, 0], [t_h - 1, t_h - 1], [t_w - 1, t_w - 1], [0, 0]])
+    if rearranged is None:
+        rearranged = subpixel_kernel(kernel, strides)
+    q = tf.nn.conv2d(p, tf.cast(rearranged, x.dtype), 1, "VALID")
+    full = tf.nn.depth_to_space(q, s_h)  # (s (H + T - 1)) x (s (W + T - 1)), VALID output and a margin
+    if padding == "same":  # tf.nn.conv2d_transpose: pad_before = (k - s) // 2, out = s H
+        top, left = max(k_h - s_h, 0) // 2, max(k_w - s_w, 0) // 2
+        out_h, out_w = h * s_h, w * s_w
+    else:  # VALID (Keras' deconv_output_length): out = s H + max(k - s, 0)
+        top, left = 0, 0
+        out_h, out_w = h * s_h + max(k_h - s_h, 0), w * s_w + max(k_w - s_w, 0)
+    return full[:, top:top + out_h, left:left + out_w, :]
+
+
+@keras.saving.register_keras_serializable(package="tfi2i")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` (its arguments, weights and checkpoint) with ``implementation``.
+
+    The sub-pixel form is used for channels-last inputs without dilation or
+    ``output_padding``; anything else runs Keras' own call.
+    """
+
+    def __init__(self, *args, implementation="auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation '{implementation}'; valid: {', '.join(IMPLEMENTATIONS)}")
+        self.implementation = implementation
+
+    _frozen_kernel = None  # set by `freeze_for_inference`
+
+    def _subpixel_applies(self):
+        return (self.data_format == "channels_last" and tuple(self.dilation_rate) == (1, 1)
+                and self.output_padding is None and self.strides[0] == self.strides[1] and self.strides[0] > 1)
+
+    def call(self, inputs):
+        frozen = self._frozen_kernel
+        if frozen is not None:
+            outputs = subpixel_conv2d_transpose(inputs, self.kernel, self.strides, self.padding, frozen)
+        elif self._subpixel_applies() and resolve_implementation(self.implementation) == "subpixel":
+            outputs = subpixel_conv2d_transpose(inputs, self.kernel, self.strides, self.padding)
+        else:
+            return super().call(inputs)
+        if self.use_bias:
+            outputs = outputs + tf.cast(self.bias, outputs.dtype)
+        return self.activation(outputs) if self.activation is not None else outputs
+
+    def get_config(self):
+        return {**super().get_config(), "implementation": self.implementation}

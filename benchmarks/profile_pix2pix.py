@@ -12,9 +12,8 @@ step `tfi2i.train` runs). The PyTorch side of the same table:
 """
 
 import argparse
-import csv
 import glob
-import io
+import json
 import os
 import tempfile
 
@@ -30,33 +29,39 @@ from tfi2i.train import make_distributed_step  # noqa: E402
 
 
 def op_stats(logdir):
-    """Rows of the profiler's ``framework_op_stats`` (one per op instance, host side) for the trace in ``logdir``."""
+    """Rows of the profiler's ``framework_op_stats`` (one per op, host side; IDLE dropped) for the trace in ``logdir``.
+
+    The tool answers Google-Charts JSON (a table with ``cols`` ids and ``rows``
+    of ``{"c": [{"v": value}, ...]}``); times are microseconds over the trace.
+    """
     paths = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))
     if not paths:
         raise SystemExit(f"no profile written under {logdir}")
-    data, ok = _pywrap_profiler_plugin.xspace_to_tools_data(paths[-1:], "framework_op_stats", {"tqx": "out:csv;"})
+    data, ok = _pywrap_profiler_plugin.xspace_to_tools_data(paths[-1:], "framework_op_stats", {})
     if not ok:
         raise SystemExit(f"the profiler could not convert {paths[-1]}")
-    text = data.decode() if isinstance(data, bytes) else data
-    return list(csv.DictReader(io.StringIO(text)))
+    table = json.loads(data)[0]
+    ids = [c["id"] for c in table["cols"]]
+    rows = [dict(zip(ids, (cell.get("v") if cell else None for cell in row["c"]))) for row in table["rows"]]
+    return [r for r in rows if r["type"] != "IDLE"]
 
 
 def summarize(rows, steps, top=25):
-    """Self time (ms per step) per op type and for the largest op instances, with shares of the total."""
+    """Self time (ms per step) per op type and for the largest ops, with shares of the total."""
     def ms(row):
-        return float(row.get("Total self-time (us)", 0) or 0) / 1e3 / steps
+        return float(row["total_self_time"] or 0) / 1e3 / steps
 
-    host = [r for r in rows if r.get("Host/device", "Host") == "Host"] or rows
     by_type = {}
-    for r in host:
-        by_type[r["Type"]] = by_type.get(r["Type"], 0.0) + ms(r)
+    for r in rows:
+        by_type[r["type"]] = by_type.get(r["type"], 0.0) + ms(r)
     total = sum(by_type.values())
     return {
         "total_self_ms_per_step": total,
         "by_type": [{"type": t, "self_ms_per_step": v, "share": v / total}
                     for t, v in sorted(by_type.items(), key=lambda kv: -kv[1])[:top]],
-        "top_ops": [{"op": r["Operation"], "type": r["Type"], "self_ms_per_step": ms(r), "share": ms(r) / total}
-                    for r in sorted(host, key=lambda r: -ms(r))[:top]],
+        "top_ops": [{"op": r["operation"], "type": r["type"], "calls_per_step": float(r["occurrences"]) / steps,
+                     "self_ms_per_step": ms(r), "share": ms(r) / total}
+                    for r in sorted(rows, key=lambda r: -ms(r))[:top]],
     }
 
 

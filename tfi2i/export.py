@@ -508,7 +508,8 @@ def export_model(model, export_root, *, max_pixels=None, version=None, metadata=
     frozen = freeze_for_inference(model.generator)  # sub-pixel decoders where they pay (CPU serving)
     try:
         archive = keras.export.ExportArchive()
-        archive.track(model.generator)
+        if not frozen:  # else add_endpoint tracks what the functions use: not the replaced kernels (half the size)
+            archive.track(model.generator)
         signatures = {}
         if mode not in ("deterministic", "reference"):
             raise ExportError(f"mode must be deterministic or reference, got {mode!r}")

@@ -1,0 +1,43 @@
+"""The benchmarks run as documented and print JSON that says what they ran on (not their timings: no timing
+assertions in tests)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def bench(script, *args, timeout=300):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    for key in ("cpu_model", "isa", "cpus", "thread_env", "tensorflow", "intra_op_threads", "results"):
+        assert key in out, key
+    assert "avx2" in out["isa"] or not pathlib.Path("/proc/cpuinfo").exists() or "avx2" not in open(
+        "/proc/cpuinfo").read()
+    return out
+
+
+def test_optimizer_benchmark():
+    out = bench("bench_optimizer.py", "--variables", "6", "--steps", "1")
+    res = out["results"]
+    assert res["variables"] == 6 and set(res) >= {"fused", "per_variable", "keras_adam"}
+    assert all(res[k]["trace_s"] > 0 and res[k]["step_ms"] > 0 for k in ("fused", "per_variable", "keras_adam"))
+
+
+@pytest.mark.slow
+def test_pix2pix_inference_benchmark_and_profile_both_decoder_forms():
+    out = bench("bench_pix2pix.py", "--tasks", "infer", "--sizes", "256", "--infer-batches", "1", "--xla", "off",
+                "--transposed", "native,subpixel", "--steps", "1", "--warmup", "0")
+    assert [r["transposed"] for r in out["results"]] == ["native", "subpixel (frozen)"]
+    assert all(r["task"] == "inference" and r["median_s"] > 0 for r in out["results"])
+    prof = bench("profile_pix2pix.py", "--task", "infer", "--size", "256", "--steps", "1", "--warmup", "1",
+                 "--transposed", "subpixel")["results"][0]
+    types = {row["type"] for row in prof["by_type"]}
+    assert "Conv2D" in types and "Conv2DBackpropInput" not in types  # the frozen sub-pixel decoder ran
+    assert prof["total_self_ms_per_step"] > 0 and 0.9 < sum(r["share"] for r in prof["by_type"]) <= 1.0001

@@ -105,6 +105,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_pix2pix import peak_gpu_mb, peak_host_mb, report, time_calls  # noqa: E402
+from machine import proc_status_mb  # noqa: E402
 
 MODELS = ("msg", "hd_global3", "hd_global", "hd_local")
 SIZES = "512x256,1024x512,2048x1024"
@@ -301,14 +302,7 @@ def run_one(args):
 # ----------------------------------------------------------------- parent
 def rss_mb(pid):
     """Resident memory of `pid` in MB from ``/proc`` (None where it cannot be read)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+    return proc_status_mb(pid, "VmRSS")
 
 
 def available_mb():

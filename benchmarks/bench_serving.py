@@ -34,7 +34,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench_pix2pix import report, use_transposed  # noqa: E402
+from bench_pix2pix import report, time_calls, use_transposed  # noqa: E402
+from machine import proc_status_mb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "cityscapes_fullres" / "train_img"
@@ -50,17 +51,6 @@ def export_pix2pix(root, transposed):
     use_transposed(transposed)
     model = recipe.build(recipe.config())
     return export.export_model(model, root, max_pixels=2048 * 2048)
-
-
-def latencies(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def summary(times, batch):
@@ -83,22 +73,11 @@ def bench_signatures(version_dir, sizes, batches, warmup, repeats):
         for batch in batches:
             x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)), tf.float32)
             images = tf.constant([smooth_png(size, i) for i in range(batch)])
-            t_float = summary(latencies(lambda: floats(x=x)["y"].numpy(), warmup, repeats), batch)
-            t_bytes = summary(latencies(lambda: png(images=images)["image_bytes"].numpy(), warmup, repeats), batch)
+            t_float = summary(time_calls(lambda: floats(x=x)["y"].numpy(), warmup, repeats)[1], batch)
+            t_bytes = summary(time_calls(lambda: png(images=images)["image_bytes"].numpy(), warmup, repeats)[1], batch)
             rows.append({"size": size, "batch": batch, "serving_default": t_float, "translate_bytes": t_bytes,
                          "bytes_overhead_share": t_bytes["p50_s"] / t_float["p50_s"] - 1.0})
     return rows
-
-
-def _high_water_mb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
 
 
 def child_peak_mb(cmd):
@@ -113,7 +92,7 @@ def child_peak_mb(cmd):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
         peak = None
         while proc.poll() is None:
-            peak = max(peak or 0.0, _high_water_mb(proc.pid) or 0.0)
+            peak = max(peak or 0.0, proc_status_mb(proc.pid, "VmHWM") or 0.0)
             time.sleep(0.1)
         seconds = time.perf_counter() - t0
         if proc.returncode:

@@ -33,6 +33,18 @@ def cpu_model_and_flags(cpuinfo="/proc/cpuinfo"):
     return model, sorted(flag for flag in ISA_FLAGS if flag in flags)
 
 
+def proc_status_mb(pid, field="VmRSS"):
+    """A memory ``field`` of ``/proc/<pid>/status`` in MB (``VmRSS`` now, ``VmHWM`` peak); None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def machine_info():
     """CPU model, ISA extensions (AVX2 / AVX-512 / AMX), CPU count, thread settings, Python and NumPy versions."""
     import numpy

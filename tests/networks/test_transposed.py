@@ -115,3 +115,12 @@ def test_frozen_generator_gives_the_same_images_and_keeps_its_checkpoint(monkeyp
     unfreeze(g)
     assert all(layer._frozen_kernel is None for layer in decoders)
     assert freeze_for_inference(g, force=False) == []
+
+
+def test_kernels_not_a_multiple_of_the_stride_stay_native():
+    from tfi2i.networks.pix2pixhd import global_generator
+
+    g = global_generator({"x": 4}, ngf=4, n_downsample=2, n_blocks=1)  # 3x3 stride-2 decoders
+    decoders = [layer for layer in g._flatten_layers() if isinstance(layer, Conv2DTranspose)]
+    assert len(decoders) == 2 and freeze_for_inference(g, force=True) == []
+    assert all(layer._frozen_kernel is None for layer in decoders)

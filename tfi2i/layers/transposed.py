@@ -74,8 +74,15 @@ def freezing_pays():
 
 
 def _layers(model):
+    """The layers `freeze_for_inference` rearranges: sub-pixel applies and the kernel is a multiple of the stride.
+
+    A kernel that is not (pix2pixHD's 3x3, stride 2) pads every phase to
+    ``T x T`` taps with zeros, 16 multiply-adds for 9: measured 1.45-1.71x
+    slower than native at pix2pixHD's decoder sizes, so it stays native.
+    """
     return [layer for layer in model._flatten_layers(include_self=True, recursive=True)
-            if isinstance(layer, Conv2DTranspose) and layer._subpixel_applies()]
+            if isinstance(layer, Conv2DTranspose) and layer._subpixel_applies()
+            and all(k % s == 0 for k, s in zip(layer.kernel_size, layer.strides))]
 
 
 def freeze_for_inference(model, force=None):

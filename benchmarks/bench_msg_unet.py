@@ -93,9 +93,7 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -105,7 +103,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_pix2pix import peak_gpu_mb, peak_host_mb, report, time_calls  # noqa: E402
-from machine import proc_status_mb  # noqa: E402
+from machine import child_json  # noqa: E402
 
 MODELS = ("msg", "hd_global3", "hd_global", "hd_local")
 SIZES = "512x256,1024x512,2048x1024"
@@ -300,73 +298,14 @@ def run_one(args):
 
 
 # ----------------------------------------------------------------- parent
-def rss_mb(pid):
-    """Resident memory of `pid` in MB from ``/proc`` (None where it cannot be read)."""
-    return proc_status_mb(pid, "VmRSS")
-
-
-def available_mb():
-    """The host's ``MemAvailable`` in MB from ``/proc/meminfo`` (None where it cannot be read)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def child(cmd, timeout, max_rss_mb, min_free_mb=0):
-    """Runs one configuration's subprocess under the time and memory guards; its last JSON line, else an error."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # read the pipes in threads so a chatty child cannot block on a full pipe while we poll
-    import threading
-
-    out, err = [], []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
-               for s, b in ((proc.stdout, out), (proc.stderr, err))]
-    for r in readers:
-        r.start()
-    t0, killed, max_seen = time.monotonic(), None, 0.0
-    while proc.poll() is None:
-        rss = rss_mb(proc.pid)
-        if rss is not None:
-            max_seen = max(max_seen, rss)
-        if time.monotonic() - t0 > timeout:
-            killed = f"timed out after {timeout} s"
-        elif max_rss_mb and rss is not None and rss > max_rss_mb:
-            killed = f"killed: resident memory {rss:.0f} MB passed --max-rss-gb ({max_rss_mb / 1024:.1f} GB)"
-        elif min_free_mb and (free := available_mb()) is not None and free < min_free_mb:
-            killed = (f"killed: host MemAvailable {free:.0f} MB fell under --min-free-gb ({min_free_mb / 1024:.1f} GB) "
-                      f"with the child at {rss or 0:.0f} MB resident")
-        if killed:
-            proc.kill()
-            break
-        time.sleep(0.2)
-    proc.wait()
-    for r in readers:
-        r.join(timeout=10)
-    wall = time.monotonic() - t0
-    stdout, stderr = "".join(out), "".join(err)
-    if killed:
-        return {"error": killed, "wall_s": wall, "max_rss_seen_mb": max_seen}
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {"error": f"exit {proc.returncode}: {stderr.strip()[-800:]}", "wall_s": wall,
-                "max_rss_seen_mb": max_seen}
-    result = json.loads(lines[-1])
-    result["wall_s"] = wall  # the whole child: import, build, trace, warm-up, timed calls, FLOP count
-    return result
-
-
 def measure(model, task, w, h, repeats, args):
     load_before = os.getloadavg()[0]
     cmd = [sys.executable, os.path.abspath(__file__), "--one-model", model, "--one-task", task,
            "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
            "--batch", str(args.batch)]
     cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision + ["--recompute"] * args.recompute
-    run = child(cmd, args.timeout, args.max_rss_gb * 1024, args.min_free_gb * 1024)
+    run = child_json(cmd, timeout=args.timeout, max_rss_mb=args.max_rss_gb * 1024,
+                     min_free_mb=args.min_free_gb * 1024)
     print(f"[bench_msg_unet] {model} {task} {w}x{h}: "
           f"{run.get('median_s', run.get('error'))} s, peak {run.get('peak_host_mb', run.get('max_rss_seen_mb'))} MB",
           file=sys.stderr, flush=True)

@@ -36,12 +36,12 @@ in float32 at batch 1. On a GPU its ``peak_gpu_mb`` answers whether
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench_pix2pix import peak_gpu_mb, peak_host_mb, report, time_calls  # noqa: E402
+from machine import child_json  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INPUTS = {"x": 35, "instances": 1}  # Cityscapes: 35 labelIds one-hot + the instance edge map
@@ -151,31 +151,19 @@ def run_one(args):
     print(json.dumps(result))
 
 
-def child(cmd, timeout):
-    """Runs one configuration's subprocess; its last stdout line is its JSON (else an error record)."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-600:]}"}
-    return json.loads(lines[-1])
-
-
 def compare(model, task, w, h, repeats, args):
     load_before = os.getloadavg()[0]
     tf_cmd = [sys.executable, os.path.abspath(__file__), "--one-model", model, "--one-task", task,
               "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
               "--batch", str(args.batch), "--xla", args.xla]
-    entry = {"model": model, "task": task, "size": f"{w}x{h}", "batch": args.batch, "tf": child(tf_cmd, args.timeout)}
+    entry = {"model": model, "task": task, "size": f"{w}x{h}", "batch": args.batch, "tf": child_json(tf_cmd, timeout=args.timeout)}
     print(f"[bench_pix2pixhd] {model} {task} {w}x{h} tf: {entry['tf'].get('median_s', entry['tf'].get('error'))}",
           file=sys.stderr, flush=True)
     if args.torch_python != "none":
         t_cmd = [args.torch_python, os.path.join(HERE, "reference_torch_pix2pixhd.py"), "--model", model,
                  "--task", task, "--size", f"{w}x{h}", "--repeats", str(repeats), "--warmup", str(args.warmup),
                  "--batch", str(args.batch)]
-        entry["torch"] = child(t_cmd, args.timeout)
+        entry["torch"] = child_json(t_cmd, timeout=args.timeout)
         print(f"[bench_pix2pixhd] {model} {task} {w}x{h} torch: "
               f"{entry['torch'].get('median_s', entry['torch'].get('error'))}", file=sys.stderr, flush=True)
         a, b = entry["tf"], entry["torch"]

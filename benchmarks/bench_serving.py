@@ -22,10 +22,8 @@ a CPU, `tfi2i.layers.transposed`). Prints one JSON object.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench_pix2pix import report, time_calls, use_transposed  # noqa: E402
-from machine import proc_status_mb  # noqa: E402
+from machine import watch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "cityscapes_fullres" / "train_img"
@@ -80,27 +78,6 @@ def bench_signatures(version_dir, sizes, batches, warmup, repeats):
     return rows
 
 
-def child_peak_mb(cmd):
-    """Runs ``cmd``; returns (seconds, the child's peak resident memory in MB).
-
-    The peak is the child's own ``VmHWM``, polled while it runs (it is
-    monotonic): a child's ``ru_maxrss`` on Linux starts from the parent's
-    at fork time, which here is the benchmark's own peak.
-    """
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
-        peak = None
-        while proc.poll() is None:
-            peak = max(peak or 0.0, proc_status_mb(proc.pid, "VmHWM") or 0.0)
-            time.sleep(0.1)
-        seconds = time.perf_counter() - t0
-        if proc.returncode:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-2000:]}")
-    return seconds, peak
-
-
 def bench_translate(version_dir, photos, tiles, batch_size):
     files = sorted(p for p in Path(photos).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not files:
@@ -113,7 +90,10 @@ def bench_translate(version_dir, photos, tiles, batch_size):
                    "--output", out, "--batch-size", str(batch_size), "--no-progress"]
             if tile:
                 cmd += ["--tile", str(tile)]
-            seconds, peak = child_peak_mb(cmd)
+            run = watch(cmd, cwd=REPO)
+            if run["returncode"]:
+                raise SystemExit(f"{' '.join(cmd)} failed:\n{run['stderr'][-2000:]}")
+            seconds, peak = run["wall_s"], run["peak_rss_mb"]
         rows.append({"photos": len(files), "size": [w, h], "tile": tile or "whole image", "batch_size": batch_size,
                      "seconds_with_startup": seconds, "images_per_s_with_startup": len(files) / seconds,
                      "peak_host_mb": peak})

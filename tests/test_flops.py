@@ -151,8 +151,9 @@ def test_multiscale_discriminator_is_walkable():
 def test_profiler_agrees_on_convs(monkeypatch):
     """TF's v1 profiler on a frozen small U-Net: its Conv2D and Conv2DBackpropInput FLOPs equal ours exactly.
 
-    With the decoder's native transposed convolutions: the count is the paper's (the layer's multiply-adds), not
-    that of the sub-pixel form a CPU runs (`tfi2i.layers.transposed`), which adds a one-pixel margin.
+    With native convolutions: the count is the paper's (the layer's multiply-adds), not that of the sub-pixel form
+    a CPU runs at inference (`tfi2i.layers.transposed`), which adds a one-pixel margin, nor the profiler's split
+    of the matmul forms of the small inner layers (`tfi2i.layers.conv`) into MatMul ops.
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -160,6 +161,7 @@ def test_profiler_agrees_on_convs(monkeypatch):
     from tfi2i.networks import unet_generator
 
     monkeypatch.setenv("TFI2I_TRANSPOSED_CONV", "native")
+    monkeypatch.setenv("TFI2I_CONV", "native")  # no matmul forms for the small inner layers (`tfi2i.layers.conv`)
     g = unet_generator("unet_128", 8, "batch")
     total, rows = count_flops(g, (128, 128, 3), breakdown=True)
     fn = tf.function(lambda x: g({"x": x}, training=False)).get_concrete_function(

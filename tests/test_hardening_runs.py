@@ -1,8 +1,10 @@
 """Runs that are not alone (issue 15, cases 5-10): the run lock, resume with changed settings, a torn
 ``metrics.jsonl``, one checkpoint fallback for resume and `load_model` (export, translate) with ``ckpt-N_temp``
-cleanup, a full disk, non-finite weights before a checkpoint."""
+cleanup, a full disk (also with ``keep_checkpoints=1`` and a checkpoint the disk cut short after a write that
+reported success), non-finite weights before a checkpoint."""
 
 import errno
+import glob
 import json
 import os
 import shutil
@@ -16,7 +18,7 @@ import pytest
 from tests.helpers import REPO, load_recipe
 from tfi2i import config as C
 from tfi2i import train
-from tfi2i.checkpoint import TrainingState
+from tfi2i.checkpoint import CheckpointWriteError, TrainingState, checkpoint_paths
 from tfi2i.gan import PairedGAN
 from tfi2i.run_lock import LOCK_NAME, RunLock, RunLockError
 
@@ -263,6 +265,79 @@ def test_only_disk_errors_count_as_a_full_disk():
     assert train._is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     assert not train._is_disk_full(OSError(errno.EACCES, "Permission denied"))
     assert not train._is_disk_full(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+
+
+def _cut_short_after_write(monkeypatch, step):
+    """Checkpoint ``step``'s data file cut in half after TensorFlow's write reported success, before the manager
+    registers it (and, with ``max_to_keep``, sweeps the old ones): what a full disk leaves when the error shows only
+    on reading (delayed allocation, network file systems), or a crash before the data reached the disk."""
+    from tensorflow.python.checkpoint import checkpoint as tf_checkpoint
+
+    real = tf_checkpoint._execute_callbacks  # TF runs the write callbacks (the manager's record + sweep) here
+
+    def cut(callbacks, save_path):
+        if os.path.basename(save_path) == f"ckpt-{step}":
+            for data in glob.glob(save_path + ".data-*"):
+                with open(data, "r+b") as f:
+                    f.truncate(os.path.getsize(data) // 2)
+        return real(callbacks, save_path)
+
+    monkeypatch.setattr(tf_checkpoint, "_execute_callbacks", cut)
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_keep_one_checkpoint_and_a_full_disk_keep_the_last_good_one(tmp_path, monkeypatch):
+    from tfi2i.runs import load_model
+
+    w = tmp_path / "run"
+    _cut_short_after_write(monkeypatch, 4)
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=4096))
+    with pytest.raises(train.TrainingError) as err:
+        train.fit(smoke(steps=4, keep_checkpoints=1), recipe.build, str(w))
+    message = str(err.value)
+    assert message.startswith("disk full: no space left on the device of " + str(w)), message
+    assert "ckpt-2 (step 2), is intact" in message and "--resume" in message and len(message.splitlines()) == 1
+    assert _files(w / "checkpoints") == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+    assert load_model(w).checkpoint.endswith("ckpt-2") and not (w / LOCK_NAME).exists()
+    monkeypatch.undo()  # space freed: the run resumes, and keeps its one checkpoint
+    train.fit(smoke(steps=4, keep_checkpoints=1), recipe.build, str(w), resume=True)
+    assert _files(w / "checkpoints") == ["checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert checkpoint_paths(w / "checkpoints") == [str(w / "checkpoints" / "ckpt-4")]
+
+
+def test_checkpoints_are_trimmed_only_after_the_new_one_reads_back(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    d = tmp_path / "checkpoints"
+    net = tf.train.Checkpoint(v=tf.Variable(tf.range(50_000, dtype=tf.float32)))
+    state = TrainingState(str(d), keep=1, net=net)
+    state.save(2, 0)
+    _cut_short_after_write(monkeypatch, 4)
+    with pytest.raises(CheckpointWriteError, match=r"ckpt-4 was written but cannot be read back .*it was removed "
+                                                   r"and the previous checkpoint, .*ckpt-2 \(step 2\), is kept"):
+        state.save(4, 0)
+    assert _files(d) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+    assert checkpoint_paths(d) == [str(d / "ckpt-2")] and state.last_good() == (str(d / "ckpt-2"), 2)
+    assert state.save(6, 0) == str(d / "ckpt-6")  # the next write is fine: the one checkpoint is the new one
+    assert _files(d) == ["checkpoint", "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
+    assert checkpoint_paths(d) == [str(d / "ckpt-6")]
+
+    state = TrainingState(str(d), keep=2, net=net)  # a resumed run with another keep_checkpoints
+    for step in (8, 10, 12):
+        state.save(step, 0)
+    assert checkpoint_paths(d) == [str(d / "ckpt-10"), str(d / "ckpt-12")]
+    assert _files(d) == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index", "ckpt-12.data-00000-of-00001",
+                         "ckpt-12.index"]
+    monkeypatch.undo()
+    first = TrainingState(str(tmp_path / "fresh"), keep=1, net=net)
+    _cut_short_after_write(monkeypatch, 1)
+    with pytest.raises(CheckpointWriteError, match="no earlier checkpoint exists"):
+        first.save(1, 0)
+    assert _files(tmp_path / "fresh") == []  # no index naming a removed checkpoint
 
 
 # ------------------------------------------------------------------ 10. non-finite weights before a checkpoint

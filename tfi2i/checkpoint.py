@@ -8,14 +8,23 @@ of ``(seed, step)`` (see `tfi2i.data.pipeline`) and the dropout RNGs are Keras
 
 Atomicity: TensorFlow writes a checkpoint's files first and updates the
 ``checkpoint`` index file last (itself with an atomic rename), so a crash
-mid-write leaves the previous checkpoint as the latest. On restore, a latest
-checkpoint that cannot be read (e.g. a disk filled up) is reported and the
-previous one is used (`restore_newest_readable`, shared by resume and
+mid-write leaves the previous checkpoint as the latest. Old checkpoints are
+deleted here, not by `tf.train.CheckpointManager` (whose ``max_to_keep``
+sweep runs as soon as the new files are registered, so with
+``keep_checkpoints=1`` a new checkpoint that cannot be read back, e.g. cut
+short by a full disk, would be the only one left): each new checkpoint is
+read back in full (every tensor, with its checksum) and only then are the
+ones beyond the newest ``keep`` deleted; one that cannot be read back is
+removed, the previous ones stay, and `TrainingState.save` raises
+(`CheckpointWriteError`, or ``OSError(ENOSPC)`` when the disk is full, which
+training reports as a full disk). On restore, a latest checkpoint that
+cannot be read (e.g. a disk filled up) is reported and the previous one is used (`restore_newest_readable`, shared by resume and
 `tfi2i.runs.load_model`). A write killed mid-way leaves a ``ckpt-N_temp``
 folder; nothing reads it and `remove_stale_temp` deletes it when the next
 training process starts (under the run lock).
 """
 
+import errno
 import logging
 import os
 import re
@@ -28,6 +37,11 @@ log = logging.getLogger("tfi2i")
 #: What reading a truncated or half-written checkpoint raises (TF's read errors, ``Read less bytes than requested``).
 UNREADABLE = (tf.errors.OpError, ValueError, IndexError, RuntimeError)
 _TEMP = re.compile(r"^ckpt-\d+_temp$")
+_FILE = re.compile(r"^ckpt-(\d+)\.(?:index|data-\d{5}-of-\d{5})$")
+
+
+class CheckpointWriteError(ValueError):
+    """A checkpoint was written but cannot be read back; it was removed and the previous ones kept."""
 
 
 class TrainingState:
@@ -35,24 +49,92 @@ class TrainingState:
 
     Args:
       directory: ``<workdir>/checkpoints``.
-      keep: how many recent checkpoints to keep.
+      keep: how many recent checkpoints to keep (at least 1); older ones are
+        deleted only once a new one has been read back in full.
       **objects: trackables to save (``generator=G, discriminator=D, ...``).
     """
 
     def __init__(self, directory, keep=3, **objects):
+        if int(keep) < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        self.keep = int(keep)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         rng = {f"s{i}": v for i, v in enumerate(_seed_states(objects.values()))}
         self.checkpoint = tf.train.Checkpoint(step=self.step, epoch=self.epoch, rng=tf.train.Checkpoint(**rng), **objects)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+        # max_to_keep=None: the manager deletes nothing; `save` trims to `keep` after reading the new one back.
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=None)
         self._good = None  # (path, step) of the checkpoint restored or last written by this process
 
     def save(self, step, epoch):
+        """Writes checkpoint ``step``, reads it back, then deletes all but the newest `keep`; returns its path.
+
+        Raises:
+          OSError: ``ENOSPC`` when the new checkpoint cannot be read back and
+            the disk has less free space than a checkpoint takes.
+          CheckpointWriteError: it cannot be read back otherwise.
+          In both cases the new checkpoint's files are removed and the index
+          names the previous checkpoint again; nothing else is deleted.
+        """
         self.step.assign(step)
         self.epoch.assign(epoch)
         path = self.manager.save(checkpoint_number=step)
+        try:
+            read_back(path)
+        except UNREADABLE as err:
+            error = self._unreadable_error(path, err)  # free space measured before the files are removed
+            self._discard(path)
+            raise error from err
         self._good = (path, int(step))
+        self._trim()
         return path
+
+    def _discard(self, path):
+        """Forgets checkpoint ``path`` (the index names the previous one again) and deletes its files."""
+        manager = self.manager
+        manager._maybe_delete.pop(path, None)  # the manager's list of checkpoints (TF has no public API for this)
+        manager._latest_checkpoint = manager.checkpoints[-1] if manager.checkpoints else None
+        if manager.checkpoints:
+            manager._record_state()
+        else:
+            _remove(os.path.join(manager.directory, "checkpoint"))
+        _delete_checkpoint_files(path)
+
+    def _trim(self):
+        """Deletes the checkpoints beyond the newest `keep` (the index first), and files of ones no index lists."""
+        manager = self.manager
+        surplus = manager.checkpoints[: -self.keep]
+        if surplus:
+            for path in surplus:
+                manager._maybe_delete.pop(path, None)
+            manager._record_state()
+            for path in surplus:
+                _delete_checkpoint_files(path)
+        # Files of older checkpoints that a process killed between the index update and the deletion left behind.
+        kept = {os.path.basename(p) for p in manager.checkpoints}
+        oldest = min((_number(p) for p in kept), default=None)
+        for name in os.listdir(manager.directory) if oldest is not None else ():
+            match = _FILE.match(name)
+            if match and f"ckpt-{match.group(1)}" not in kept and int(match.group(1)) < oldest:
+                _remove(os.path.join(manager.directory, name))
+
+    def _unreadable_error(self, path, err):
+        previous = self._good
+        if previous is None or previous[0] == path:
+            older = [p for p in self.manager.checkpoints if p != path]
+            previous = (older[-1], _number(older[-1])) if older else None
+        kept = (f"the previous checkpoint, {previous[0]} (step {previous[1]}), is kept" if previous else
+                "no earlier checkpoint exists")
+        try:
+            free = shutil.disk_usage(self.manager.directory).free
+        except OSError:
+            free = None
+        needed = max(checkpoint_bytes(previous[0]) if previous else 0, 1 << 20)
+        text = (f"checkpoint {path} was written but cannot be read back ({_first_line(err)}); it was removed and "
+                f"{kept}")
+        if free is not None and free < needed:  # a full disk (what cut the write short)
+            return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {text}")
+        return CheckpointWriteError(f"{text}; check the disk of {self.manager.directory}, then continue with --resume")
 
     def restore_latest(self):
         """Restores the newest readable checkpoint; returns its path or None when there is none."""
@@ -123,6 +205,31 @@ def checkpoint_bytes(prefix):
 def tree_bytes(path):
     """Bytes of the files under ``path``."""
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
+def read_back(path):
+    """Reads every tensor of checkpoint ``path`` (each one's checksum is checked); one of `UNREADABLE` if one fails."""
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_dtype_map():
+        reader.get_tensor(key)
+
+
+def _delete_checkpoint_files(path):
+    """Deletes ``path.index`` and ``path.data-*`` of checkpoint prefix ``path``."""
+    for name in tf.io.gfile.glob(path + ".index") + tf.io.gfile.glob(path + ".data-?????-of-?????"):
+        _remove(name)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _number(path):
+    """``N`` of ``.../ckpt-N``."""
+    return int(os.path.basename(path).rsplit("-", 1)[1])
 
 
 def _first_line(err):

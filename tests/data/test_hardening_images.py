@@ -1,11 +1,14 @@
 """Hardening of image reading (issue 15, "Data that lies about itself"): corrupt JPEGs that only
-TensorFlow rejects, JPEGs whose scan ends early, decompression bombs (one pixel limit read from
-the header before decoding, at every entry point), bad files with ``validate=False`` and EXIF
-orientation. Every file is made by the test itself (tiny crafted headers for the bombs)."""
+TensorFlow rejects, JPEGs whose scan ends early (baseline: grey-filled; progressive: scans missing),
+decompression bombs (one pixel limit read from the header before decoding, at every entry point), bad
+files with ``validate=False`` and EXIF orientation. Every file is made by the test itself (tiny crafted
+headers for the bombs)."""
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import struct
 import time
 import zlib
@@ -434,3 +437,94 @@ def test_training_loop_names_the_file_behind_a_raw_decoder_error(tmp_path):
     ds = tf.data.Dataset.range(len(src)).map(src.load).batch(3)
     with pytest.raises(TrainingError, match=r"(?s)bad training data.*bad\.jpg: corrupt JPEG"):
         _next_batch(iter(ds), "training data", str(tmp_path / "W"), source=src)
+
+
+# ----------------------------------------------------------------------------- 2b. progressive JPEG cut early
+
+
+def scans_of(data: bytes) -> list[int]:
+    """Offsets of the start-of-scan markers of an encoder's JPEG (no embedded thumbnails: every FF DA is one)."""
+    return [m.start() for m in re.finditer(rb"\xff\xda", data)]
+
+
+def cut_after_scans(data: bytes, k: int) -> bytes:
+    """``data`` with only its first ``k`` scans, then an end-of-image marker (the tables of scan k+1 may stay)."""
+    return data[: scans_of(data)[k]] + b"\xff\xd9"
+
+
+def pil_jpeg(img, **options) -> bytes:
+    """``img`` (BGR, or grey) saved by PIL as JPEG with ``options``."""
+    image = pytest.importorskip("PIL.Image")
+    buf = io.BytesIO()
+    image.fromarray(img[..., ::-1] if img.ndim == 3 else img).save(buf, "JPEG", quality=90, **options)
+    return buf.getvalue()
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+def _progressive_ok_graph(data):
+    return images._progressive_complete_tf(data)
+
+
+def progressive_ok_tf(data: bytes) -> bool:
+    """The graph check as tf.data runs it (traced once, not a while loop op by op)."""
+    return bool(_progressive_ok_graph(tf.constant(data)).numpy())
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+def decode_graph(path):
+    return decode_image_tf(path)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_progressive_jpeg_cut_after_a_scan_is_corrupt_in_both_decoders(tmp_path, k):
+    good = jpeg(textured(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert len(scans_of(good)) > 2
+    cut = cut_after_scans(good, k)
+    raw = tf.io.decode_jpeg(cut, dct_method="INTEGER_ACCURATE").numpy()  # no error, no warning, no grey fill
+    assert not (raw[-8:, -8:] == 128).all() and not np.array_equal(raw, tf.io.decode_jpeg(good).numpy())
+    p = tmp_path / f"cut{k}.jpg"
+    p.write_bytes(cut)
+    with pytest.raises(DataError, match=rf"cut{k}\.jpg: corrupt JPEG \(\d+ bytes\): a progressive JPEG whose scans "
+                                        rf"stop early \(its {k} scan\(s\) leave coefficients of component\(s\) 1, 2, 3 "
+                                        "unfinished"):
+        read_image(p)
+    message = graph_error(p)  # tf.data (data.validate=false)
+    assert f"cut{k}.jpg" in message and "progressive JPEG whose scans stop early" in message, message
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"cut{k}.jpg"):
+        decode_image_tf(str(p))  # eagerly too
+    root = two_folders(tmp_path / "pairs", f"cut{k}.jpg", cut, jpeg(textured(32, 32)), n_good=2)
+    with pytest.raises(DataError, match=rf"(?s)1 of 3 .*cut{k}\.jpg: corrupt JPEG \(\d+ bytes\): a progressive"):
+        TwoFolders(root / "A", root / "B")  # the up-front check
+
+
+def test_every_early_cut_of_a_progressive_script_is_found_by_both_parsers():
+    for data in (jpeg(textured(48, 40), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+                 jpeg(cv2.cvtColor(textured(24, 32), cv2.COLOR_BGR2GRAY), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+                 pil_jpeg(textured(40, 56), progressive=True, subsampling=0)):
+        n = len(scans_of(data))
+        for k in range(1, n):
+            cut = cut_after_scans(data, k)
+            assert images._progressive_gap(cut) is not None and not progressive_ok_tf(cut), (n, k)
+        assert images._progressive_gap(data) is None and progressive_ok_tf(data)
+
+
+def test_complete_progressive_and_baseline_jpegs_are_not_flagged(tmp_path):
+    img, grey = textured(45, 61), cv2.cvtColor(textured(45, 61), cv2.COLOR_BGR2GRAY)
+    files = {
+        "cv2-progressive": jpeg(img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+        "cv2-progressive-grey": jpeg(grey, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+        "cv2-progressive-optimized": jpeg(img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_OPTIMIZE, 1]),
+        "cv2-progressive-exif": with_exif_orientation(jpeg(img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]), 1),
+        "cv2-baseline": jpeg(img),
+        "pil-progressive-420": pil_jpeg(img, progressive=True),
+        "pil-progressive-444": pil_jpeg(img, progressive=True, subsampling=0),
+        "pil-progressive-optimized": pil_jpeg(img, progressive=True, optimize=True),
+        "pil-progressive-grey": pil_jpeg(grey, progressive=True),
+        "pil-baseline": pil_jpeg(img),
+    }
+    for name, data in files.items():
+        assert images._progressive_gap(data) is None and progressive_ok_tf(data), name
+        p = tmp_path / f"{name}.jpg"
+        p.write_bytes(data)
+        np.testing.assert_array_equal(read_image(p), decode_graph(tf.constant(str(p))).numpy(), err_msg=name)
+    assert len(scans_of(files["pil-progressive-420"])) > 2 and len(scans_of(files["cv2-baseline"])) == 1

@@ -64,6 +64,16 @@ message names the path wherever the check is an assertion of ours):
   before its last end-of-image marker; a complete scan never reads them (same
   pixels), a scan that ended early decodes them (different pixels). A scan cut
   inside its very last block is not detected (almost nothing is missing).
+  A *progressive* JPEG cut early is not grey-filled (the missing scans only
+  refine what earlier scans drew, so it decodes blurred, without a warning):
+  its scan headers are read instead (no second decode), and a file whose
+  scans stop before every coefficient of every component has reached its last
+  bit (successive approximation ``Al = 0`` over the spectral band ``Ss..Se``
+  of each start-of-scan header) is refused as corrupt, by both decoders.
+  Every common encoder (libjpeg / libjpeg-turbo scripts, as written by OpenCV
+  and PIL) finishes every coefficient; a hand-made scan script that leaves
+  some out on purpose is refused too (re-encode it). A cut inside the final
+  scan (the last refinement bit of some coefficients) is not detected.
 * **EXIF orientation** is not applied, by either decoder (the pixels are used
   as stored, as by tf.data and serving, which have no EXIF reader); the eager
   reader logs one warning per file whose orientation tag says it is displayed
@@ -399,7 +409,7 @@ def _warn_orientation(data: bytes, where) -> None:
 
 
 def _decode_jpeg_eager(data: bytes, p: Path) -> np.ndarray:
-    """A JPEG decoded by tf.data's own decoder; DataError naming ``p`` when it fails or the scan ended early."""
+    """A JPEG decoded by tf.data's own decoder; DataError naming ``p`` when it fails or its scans ended early."""
     def decode(d: bytes) -> np.ndarray:
         with tf.device("/CPU:0"):
             return tf.io.decode_jpeg(d, channels=0, dct_method="INTEGER_ACCURATE").numpy()
@@ -412,6 +422,9 @@ def _decode_jpeg_eager(data: bytes, p: Path) -> np.ndarray:
             f"({_op_reason(e)}); re-download or re-encode it") from None
     if _grey_filled(arr) and not np.array_equal(decode(_with_trap(data)), arr):
         raise DataError(_early_end_message(p, len(data)))
+    gap = _progressive_gap(data)
+    if gap is not None:
+        raise DataError(_progressive_gap_message(p, len(data), *gap))
     return arr
 
 
@@ -429,6 +442,80 @@ def _grey_filled(arr: np.ndarray) -> bool:
 def _early_end_message(where, nbytes) -> str:
     return (f"{where}: corrupt JPEG ({nbytes} bytes): the image data ends before the last pixel (an "
             "end-of-image marker written early; decoders grey-fill the rest); re-download or re-encode it")
+
+
+#: Start-of-frame markers of progressive (non-hierarchical) JPEGs: SOF2 (Huffman) and SOF10 (arithmetic).
+_PROGRESSIVE_SOF = (0xC2, 0xCA)
+#: A marker after entropy-coded data: ``FF`` then anything but ``00`` (stuffing), ``D0``-``D7`` (RSTn), ``FF`` (fill).
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+#: Segments walked at most (a file of a million fill bytes is not walked byte by byte); beyond: not judged.
+_MAX_SEGMENTS = 10_000
+
+
+def _progressive_gap(data: bytes) -> tuple[int, list[int]] | None:
+    """``(scans, unfinished component ids)`` of a progressive JPEG whose scans stop early; None otherwise.
+
+    Walks the marker segments (and, after each start of scan, skips its
+    entropy-coded data to the next marker) and records, per component and
+    coefficient 0..63, the lowest successive-approximation bit position ``Al``
+    of the scans that covered it (band ``Ss..Se``). The file is complete when
+    every coefficient of every component of the frame reached ``Al = 0``.
+    Baseline / sequential JPEGs (one scan per component), and streams this
+    parser does not understand, give None: the decoder has the last word.
+    """
+    i, n = 2, len(data)
+    progressive, scans, lowest = False, 0, {}
+    for _ in range(_MAX_SEGMENTS):
+        if i + 1 >= n:
+            break
+        if data[i] != 0xFF:
+            return None  # not a marker where one is expected
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        end = i + 2 + _u(data, i + 2, 2, "big")
+        if marker in _SOF_MARKERS:
+            if marker not in _PROGRESSIVE_SOF:
+                return None
+            progressive = True
+            lowest = {data[i + 10 + 3 * j]: [99] * 64 for j in range(_u(data, i + 9, 1, "big"))
+                      if i + 10 + 3 * j < n}
+        elif marker == 0xDA:  # start of scan: Ns, Ns x (Cs, Td/Ta), Ss, Se, Ah/Al
+            if not progressive:
+                return None
+            ns = min(_u(data, i + 4, 1, "big"), 4)  # a scan holds at most 4 components
+            q = i + 5 + 2 * ns
+            ss, se, al = _u(data, q, 1, "big"), min(_u(data, q + 1, 1, "big"), 63), _u(data, q + 2, 1, "big") & 15
+            for c in (data[i + 5 + 2 * j] for j in range(ns) if i + 5 + 2 * j < n):
+                row = lowest.get(c)
+                for k in range(ss, se + 1) if row is not None else ():
+                    row[k] = min(row[k], al)
+            scans += 1
+            nxt = _MARKER_AFTER_SCAN.search(data, end)
+            if nxt is None:
+                break
+            i = nxt.start()
+            continue
+        i = end
+    else:
+        return None  # too many segments to judge
+    if not progressive:
+        return None
+    unfinished = sorted(c for c, row in lowest.items() if max(row) > 0)
+    return (scans, unfinished) if unfinished else None
+
+
+def _progressive_gap_message(where, nbytes, scans: int, unfinished: list[int]) -> str:
+    return (f"{where}: corrupt JPEG ({nbytes} bytes): a progressive JPEG whose scans stop early (its {scans} "
+            f"scan(s) leave coefficients of component(s) {', '.join(map(str, unfinished))} unfinished; an "
+            "end-of-image marker written before the last scan, which decoders show blurred, without an error); "
+            "re-download or re-encode it")
 
 
 # --------------------------------------------------------------------------- NumPy
@@ -468,7 +555,7 @@ def read_image(path: PathLike) -> np.ndarray:
 
     Raises:
         DataError: the file is missing, empty, unreadable, corrupt or truncated
-            (for JPEGs: by TensorFlow's decoder, or its scan ends early), too
+            (for JPEGs: by TensorFlow's decoder, or its scans end early), too
             large (more than :func:`max_pixels` pixels, from the header, before
             decoding), not an image, in a format other than JPEG/PNG/BMP/WebP,
             floating point, or has more than 4 channels. The message names the file.
@@ -691,8 +778,91 @@ def _decode_jpeg_tf(data: tf.Tensor, path: tf.Tensor, channels: int = 0) -> tf.T
     ok = tf.cond(grey, same_with_trap, lambda: tf.constant(True))
     check = tf.debugging.Assert(ok, ["tfi2i: corrupt JPEG: the image data ends before the last pixel (an "
                                      "end-of-image marker written early; decoders grey-fill the rest):", path])
-    with tf.control_dependencies([check]):
+    scans = tf.debugging.Assert(_progressive_complete_tf(data), [
+        "tfi2i: corrupt JPEG: a progressive JPEG whose scans stop early (coefficients left unfinished; an "
+        "end-of-image marker written before the last scan, which decoders show blurred, without an error):", path])
+    with tf.control_dependencies([check, scans]):
         return tf.identity(img)
+
+
+def _progressive_complete_tf(data: tf.Tensor) -> tf.Tensor:
+    """Graph counterpart of :func:`_progressive_gap`: False for a progressive JPEG whose scans stop early.
+
+    The same walk over the marker segments (a ``tf.while_loop``, one step per
+    segment; after a start of scan, a jump to the next marker found by one
+    vectorised search of the bytes), the lowest ``Al`` per component id and
+    coefficient in a ``[256, 64]`` table; only run when the bytes hold a
+    progressive start-of-frame marker. True for baseline JPEGs and streams the
+    walk does not understand.
+    """
+    b = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int32)
+    ff, nxt = tf.equal(b[:-1], 0xFF), b[1:]
+    # No FF C2 / FF CA anywhere (entropy-coded data cannot hold one): not progressive, no walk (almost every file).
+    maybe = tf.reduce_any(tf.logical_and(ff, tf.logical_or(tf.equal(nxt, _PROGRESSIVE_SOF[0]),
+                                                           tf.equal(nxt, _PROGRESSIVE_SOF[1]))))
+    return tf.cond(maybe, lambda: _walk_scans_tf(b, ff, nxt), lambda: tf.constant(True))
+
+
+def _walk_scans_tf(b: tf.Tensor, ff: tf.Tensor, nxt: tf.Tensor) -> tf.Tensor:
+    """The walk of :func:`_progressive_complete_tf` over the bytes ``b`` (int32; ``ff``: ``b[:-1] == 0xFF``).
+
+    One ``tf.while_loop`` whose body computes every kind of segment's next
+    state and picks one with ``tf.where`` (no nested control flow: in tf.data,
+    nested conditionals cost more than the arithmetic).
+    """
+    n = tf.size(b)
+    last = tf.maximum(n - 1, 0)
+
+    def at(i):  # byte(s) at i; 0 past the end
+        return tf.where(i < n, tf.gather(b, tf.clip_by_value(i, 0, last)), 0)
+
+    after_scan = tf.logical_and(ff, tf.logical_and(tf.logical_and(nxt != 0x00, nxt != 0xFF),
+                                                   tf.logical_or(nxt < 0xD0, nxt > 0xD7)))
+    markers = tf.concat([tf.cast(tf.where(after_scan)[:, 0], tf.int32), [n]], 0)  # what _MARKER_AFTER_SCAN finds
+    k = tf.range(64)
+    four = tf.range(4)  # a scan holds at most 4 components
+
+    def step(i, it, done, prog, lowest):
+        m = at(i + 1)
+        end = i + 2 + at(i + 2) * 256 + at(i + 3)
+        marker = tf.equal(at(i), 0xFF)
+        fill = tf.logical_and(marker, tf.equal(m, 0xFF))
+        bare = tf.logical_and(marker, tf.logical_or(tf.logical_or(tf.equal(m, 0x01), tf.equal(m, 0xD8)),
+                                                    tf.logical_and(m >= 0xD0, m <= 0xD7)))
+        eoi = tf.logical_and(marker, tf.equal(m, 0xD9))
+        sof = tf.logical_and(marker, tf.logical_and(tf.logical_and(m >= 0xC0, m <= 0xCF), tf.logical_and(
+            tf.logical_and(m != 0xC4, m != 0xC8), m != 0xCC)))
+        is_prog = tf.logical_or(tf.equal(m, _PROGRESSIVE_SOF[0]), tf.equal(m, _PROGRESSIVE_SOF[1]))
+        scan = tf.logical_and(marker, tf.equal(m, 0xDA))
+        sos = tf.logical_and(scan, prog)
+        unjudged = tf.logical_or(tf.logical_not(marker), tf.logical_or(  # no marker where one is expected, or
+            tf.logical_and(sof, tf.logical_not(is_prog)), tf.logical_and(scan, tf.logical_not(prog))))  # not progressive
+        # SOF: the frame's component ids (at most 255) get a row of 99s in a fresh table
+        nf = tf.where(sof, at(i + 9), 0)
+        frame = tf.tensor_scatter_nd_update(tf.zeros_like(lowest), at(i + 10 + 3 * tf.range(nf))[:, None],
+                                            tf.fill([nf, 64], 99))
+        # SOS: the lowest Al of each of its components' coefficients Ss..Se
+        ns = tf.minimum(at(i + 4), 4)
+        q = i + 5 + 2 * ns
+        row = tf.where(tf.logical_and(k >= at(q), k <= at(q + 1)), at(q + 2) % 16, 99)
+        ids = tf.where(four < ns, at(i + 5 + 2 * four), -1)
+        scanned = tf.reduce_any(tf.equal(tf.range(256)[:, None], ids[None, :]), axis=1)
+        lowest = tf.where(sof, frame, tf.where(tf.logical_and(sos, scanned[:, None]), tf.minimum(lowest, row), lowest))
+        j = tf.minimum(tf.searchsorted(markers, end[None])[0], tf.size(markers) - 1)
+        after = tf.gather(markers, j)  # the next marker after the scan's data (n: none)
+        i2 = tf.where(fill, i + 1, tf.where(bare, i + 2, tf.where(sos, after, end)))
+        done2 = tf.logical_or(tf.logical_or(unjudged, eoi), tf.logical_and(sos, after >= n))
+        prog2 = tf.logical_and(tf.where(sof, is_prog, prog), tf.logical_not(unjudged))
+        return i2, it + 1, done2, prog2, lowest
+
+    def more(i, it, done, prog, lowest):
+        return tf.logical_and(tf.logical_not(done), tf.logical_and(i + 1 < n, it < _MAX_SEGMENTS))
+
+    i, _, done, prog, lowest = tf.while_loop(
+        more, step, (tf.constant(2), tf.constant(0), tf.constant(False), tf.constant(False),
+                     tf.zeros([256, 64], tf.int32)))
+    judged = tf.logical_and(prog, tf.logical_or(done, i + 1 >= n))  # not when it stopped at _MAX_SEGMENTS
+    return tf.logical_or(tf.logical_not(judged), tf.equal(tf.reduce_max(lowest), 0))
 
 
 def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
@@ -717,7 +887,7 @@ def decode_image_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
         tf.errors.InvalidArgumentError: at run time, naming the path: formats
             other than JPEG/PNG/BMP/WebP, more than :func:`max_pixels` pixels
             (from the header, before decoding; the limit is read when the graph
-            is built), a JPEG whose scan ends early. Data the decoder itself
+            is built), a JPEG whose scans end early. Data the decoder itself
             rejects (``jpeg::Uncompress failed``, ...) fails without the path:
             an op's error cannot be caught in the graph; the up-front check
             (``data.validate``, :func:`read_image`) finds those files first.

@@ -11,6 +11,7 @@ and 2,767,809 (non-affine instance norm); tested.
 import keras
 
 from tfi2i.layers import conv_init, make_norm, use_bias_for
+from tfi2i.layers.conv import Conv2D
 
 
 def patchgan_discriminator(
@@ -33,7 +34,7 @@ def patchgan_discriminator(
 
     def conv(h, filters, stride, layer_name, use_bias):
         h = keras.layers.ZeroPadding2D(1, name=f"{layer_name}_pad")(h)
-        return keras.layers.Conv2D(
+        return Conv2D(
             filters, 4, strides=stride, padding="valid", use_bias=use_bias, kernel_initializer=conv_init(), name=layer_name
         )(h)
 

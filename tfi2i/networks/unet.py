@@ -22,6 +22,7 @@ import re
 import keras
 
 from tfi2i.layers import conv_init, make_norm, use_bias_for
+from tfi2i.layers.conv import Conv2D
 from tfi2i.layers.transposed import Conv2DTranspose
 
 
@@ -67,7 +68,7 @@ def unet_generator(
     channels = [ngf * min(2**i, 8) for i in range(depth)]  # channels of e_1 .. e_depth
 
     def conv(filters, layer_name, use_bias=bias):
-        return keras.layers.Conv2D(
+        return Conv2D(
             filters, 4, strides=2, padding="same", use_bias=use_bias, kernel_initializer=conv_init(), name=layer_name
         )
 

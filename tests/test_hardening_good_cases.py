@@ -1,13 +1,14 @@
 """Issue 15's good cases that no other test covered (docs/hardening.md lists every case and the test that covers it).
 
 Small and fast on purpose (no training, no export): archive members that escape on Windows only, bad
-requests to the serving decoder, folders without images, `--set` keys that name nothing. Every file is made
-here.
+requests to the serving decoder (and what training refuses, X34-X36), folders without images, `--set` keys that
+name nothing. Every file is made here.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from types import SimpleNamespace
 
@@ -73,7 +74,8 @@ def decoders():
                            input_signature=[tf.TensorSpec([], tf.string)])
 
     return {"image": served(SimpleNamespace(name="x", kind="image", channels=3)),
-            "labels": served(SimpleNamespace(name="x", kind="labels", channels=3, num_classes=3, ids=False))}
+            "labels": served(SimpleNamespace(name="x", kind="labels", channels=3, num_classes=3, ids=False)),
+            "instances": served(SimpleNamespace(name="instances", kind="instances", channels=1, ids=False))}
 
 
 def _jpeg_cut_in_half():
@@ -102,6 +104,107 @@ def test_served_decoder_refuses_bad_bytes_and_keeps_answering(decoders, case):
     assert x.shape == (1, 24, 32, 3) and -1 <= float(tf.reduce_min(x)) <= float(tf.reduce_max(x)) <= 1
     ids = decoders["labels"](tf.constant(_png(np.full((4, 5), 2, np.uint8))))
     assert ids.shape == (1, 4, 5, 3) and float(tf.reduce_sum(ids[..., 2])) == 20  # one-hot of id 2
+
+
+# ----------------------------------------------------------------------------- serving: what training refuses
+def _textured(h=96, w=128, seed=0):
+    """A JPEG-unfriendly texture (gradients plus noise), BGR uint8."""
+    y, x = np.mgrid[:h, :w]
+    img = np.stack([x % 256, y % 256, (x + y) // 2 % 256], -1) + np.random.default_rng(seed).normal(0, 20, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _jpeg(img, progressive=0):
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_PROGRESSIVE, progressive]
+    return cv2.imencode(".jpg", img, params)[1].tobytes()
+
+
+def _early_eoi(data, keep=0.14):
+    """A baseline JPEG's scan cut after ``keep`` of its bytes, then an end-of-image marker (decoded grey-filled)."""
+    sos = data.find(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2: sos + 4], "big")
+    return data[: start + int((len(data) - start) * keep)].rstrip(b"\xff") + b"\xff\xd9"
+
+
+def _cut_after_first_scan(data):
+    """A progressive JPEG with only its first scan, then an end-of-image marker (decoded blurred, no error)."""
+    scans = [i for i in range(len(data) - 1) if data[i: i + 2] == b"\xff\xda"]
+    assert len(scans) > 2
+    return data[: scans[1]] + b"\xff\xd9"
+
+
+_GREY = np.random.default_rng(1).integers(0, 3, (8, 8), dtype=np.uint8)
+TRAINING_REFUSES = {  # case: (decoder, bytes, what the served message says, what training's message says)
+    "early-eoi-jpeg": ("image", _early_eoi(_jpeg(_textured())), "corrupt JPEG: the image data ends before the last "
+                       "pixel", "ends before the last pixel"),
+    "progressive-jpeg-cut-after-a-scan": ("image", _cut_after_first_scan(_jpeg(_textured(), progressive=1)),
+                                          "corrupt JPEG: a progressive JPEG whose scans stop early",
+                                          "a progressive JPEG whose scans stop early"),
+    "rgb-png-as-labels": ("labels", _png(np.stack([_GREY, 2 - _GREY, _GREY // 2], -1)),
+                          "this PNG has 3 channel(s) at bit depth 8", "this one has 3 channel(s) at bit depth 8"),
+    "grey-saved-as-rgb-png-as-labels": ("labels", _png(np.repeat(_GREY[..., None], 3, -1)),
+                                        "this PNG has 3 channel(s) at bit depth 8",
+                                        "this one has 3 channel(s) at bit depth 8"),
+    "rgb-png-as-instances": ("instances", _png(np.stack([_GREY, 2 - _GREY, _GREY], -1)),
+                             "this PNG has 3 channel(s) at bit depth 8", "this one has 3 channel(s) at bit depth 8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAINING_REFUSES))
+def test_served_decoder_refuses_what_training_refuses(decoders, tmp_path, case):
+    """X34-X36: early-ended JPEGs and colour PNGs as id maps are InvalidArgument in serving, as in training.
+
+    An RGB label PNG is refused even when its three channels are equal (a grey map saved as RGB): training's
+    ``read_ids`` and ``decode_ids_tf`` refuse it too (colour type 2), so the server does not convert it.
+    """
+    import tensorflow as tf
+
+    from tfi2i.data.images import DataError, decode_ids_tf, read_ids, read_image
+
+    kind, data, served, trained = TRAINING_REFUSES[case]
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        decoders[kind](tf.constant(data))
+    message = err.value.message
+    where = "input instances" if kind == "instances" else "input x"
+    assert served in message and where in message, (case, message[:600])
+    if kind != "image":
+        assert f"tfi2i: {where} ({kind}) must be a 1-channel PNG of ids (greyscale, 8 or 16 bit)" in message
+        assert "must be converted to ids first" in message
+    # training refuses the same bytes, up front and in tf.data
+    path = tmp_path / ("bad.jpg" if kind == "image" else "bad.png")
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=re.escape(trained)):
+        read_image(path) if kind == "image" else read_ids(path)
+    if kind != "image":
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be a 1-channel 8- or 16-bit PNG"):
+            decode_ids_tf(str(path))
+    # the same traced functions answer the next requests
+    assert decoders["image"](tf.constant(_png(_image()))).shape == (1, 24, 32, 3)
+    ids = decoders["labels"](tf.constant(_png(_GREY)))
+    np.testing.assert_array_equal(tf.argmax(ids[0], -1).numpy(), _GREY)
+
+
+def test_served_decoder_still_decodes_valid_files_as_before(decoders):
+    """Good PNGs and JPEGs (baseline, progressive, a genuine mid-grey corner; 8- and 16-bit id maps) decode as they
+    did before the checks of X34-X36: the same pixels as the plain decoders."""
+    import tensorflow as tf
+
+    grey_corner = _textured(64, 80)
+    grey_corner[24:] = 128  # the trap decode runs, and agrees
+    for name, data in {"png": _png(_textured()), "baseline jpeg": _jpeg(_textured()),
+                       "progressive jpeg": _jpeg(_textured(), progressive=1),
+                       "jpeg ending in mid-grey": _jpeg(grey_corner),
+                       "progressive jpeg ending in mid-grey": _jpeg(grey_corner, progressive=1)}.items():
+        if name == "png":
+            want = tf.io.decode_png(data, channels=3)
+        else:
+            want = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+        got = decoders["image"](tf.constant(data)).numpy()
+        assert got.shape == (1, *want.shape) and -1 <= got.min() <= got.max() <= 1, name
+        np.testing.assert_array_equal(np.round((got[0] + 1.0) * 127.5).astype(np.uint8), want.numpy(), name)
+    for ids in (_GREY, _GREY.astype(np.uint16)):  # 8- and 16-bit greyscale id maps
+        got = decoders["labels"](tf.constant(_png(ids)))
+        np.testing.assert_array_equal(got.numpy(), np.eye(3, dtype=np.float32)[ids][None])
 
 
 # ----------------------------------------------------------------------------- folders without images

@@ -26,7 +26,8 @@ recorded in ``tfi2i_export.json`` under ``"contract"``):
     first one (its pixels), ``<name>_images`` for the others; encoded PNG /
     JPEG / BMP / WebP / GIF (first frame) images, which may have different
     sizes per example. Label maps travel as 1-channel PNGs of ids (8 or 16
-    bit) and are one-hot encoded inside; an id >= num_classes is an
+    bit; any other PNG layout, RGB included, is refused as in training) and
+    are one-hot encoded inside; an id >= num_classes is an
     ``InvalidArgumentError`` naming the limit. Instance maps travel as PNGs of
     instance ids and become the boundary map inside. Outputs: ``image_bytes``
     (PNG of ``y``) and ``<name>_bytes`` for every other output. The ``_bytes``
@@ -65,7 +66,10 @@ share of H, W (:func:`pad_run_crop`, shared by every signature and by
 ``tfi2i translate``).
 
 Bad requests fail with ``InvalidArgumentError`` and a readable message, the
-server keeps running: data that is not an image, truncated / corrupt files, an
+server keeps running: data that is not an image, truncated / corrupt files
+(JPEGs whose data or progressive scans end early too, by training's checks in
+:func:`tfi2i.data.images._decode_jpeg_tf`), an id map that is not a 1-channel
+8- or 16-bit PNG (:func:`tfi2i.data.images.ids_png_layout_tf`), an
 image with more than ``max_pixels`` pixels (checked from the header before
 decoding, for every format the signature decodes: PNG, JPEG, BMP, GIF, WebP
 lossy / lossless / extended, by :func:`tfi2i.data.images.header_size_tf`; and
@@ -204,12 +208,19 @@ def _sniff(data):
     return head, is_jpeg, is_png, is_png16
 
 
-def _decode(data, channels, is_jpeg, is_png16):
-    """One encoded image -> uint8 ``[H, W, channels]``, following :mod:`tfi2i.data.images`' policy."""
+def _decode(data, channels, is_jpeg, is_png16, where="input"):
+    """One encoded image -> uint8 ``[H, W, channels]``, following :mod:`tfi2i.data.images`' policy.
+
+    JPEGs get training's checks (:func:`tfi2i.data.images._decode_jpeg_tf`): a scan that ends early
+    (grey-filled) and a progressive JPEG whose scans stop early (blurred) are ``InvalidArgumentError``
+    naming ``where``.
+    """
     import tensorflow as tf
 
+    from tfi2i.data.images import _decode_jpeg_tf
+
     def jpeg():
-        return tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE")
+        return _decode_jpeg_tf(data, where, channels=channels)
 
     def png16():
         v = tf.cast(tf.io.decode_png(data, channels=channels, dtype=tf.uint16), tf.int32)
@@ -313,7 +324,14 @@ def _decode_input(spec, data, max_pixels):
     with tf.control_dependencies([header_check]):
         data = tf.identity(data)
     if spec.kind in ("labels", "instances"):
-        png = tf.debugging.Assert(is_png, [f"tfi2i: input {spec.name} ({spec.kind}) must be a 1-channel PNG of ids"])
+        from tfi2i.data.images import ids_png_layout_tf
+
+        ok, _, layout = ids_png_layout_tf(data)  # training's check (read_ids / decode_ids_tf): no grey conversion
+        needed = f"tfi2i: input {spec.name} ({spec.kind}) must be a 1-channel PNG of ids"
+        message = tf.where(is_png, tf.strings.join([
+            needed, " (greyscale, 8 or 16 bit); this PNG has ", layout, ": a colour-coded map (or a grey one saved "
+            "as RGB) must be converted to ids first (one id per pixel, saved as a greyscale PNG)"]), needed)
+        png = tf.debugging.Assert(ok, [message])
         with tf.control_dependencies([png]):
             ids = tf.cond(is_png16, lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.int32),
                           lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint8), tf.int32))
@@ -329,7 +347,7 @@ def _decode_input(spec, data, max_pixels):
         if spec.kind == "labels":
             return one_hot(ids, spec.num_classes)
         return tf.cast(ids, tf.float32) if spec.ids else instance_edges(ids)  # ids=True: the model needs the raw ids
-    img = _decode(data, spec.channels, is_jpeg, is_png16)
+    img = _decode(data, spec.channels, is_jpeg, is_png16, where=f"input {spec.name}")
     shape = tf.shape(img)
     with tf.control_dependencies(_check_size(shape[0], shape[1], max_pixels)):
         return tf.cast(img, tf.float32)[None] / 127.5 - 1.0

@@ -994,6 +994,28 @@ def check_id_range(ids: np.ndarray, num_classes: int, where) -> None:
         "(e.g. an 'ignore' id 255 to a class of its own)")
 
 
+def ids_png_layout_tf(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(ok, sixteen, layout)`` of encoded bytes sent as an id map, from the PNG header (graph ops, no decoding).
+
+    The check of :func:`read_ids` / :func:`decode_ids_tf`: ``ok`` (bool) when
+    ``data`` is a greyscale (colour type 0, 1-channel) PNG of bit depth 8 or 16;
+    ``sixteen`` (bool) when its bit depth is 16; ``layout`` (string) what the
+    header says for messages, as :func:`read_ids` words it (``"3 channel(s) at
+    bit depth 8"``, ``"a palette channel(s) at bit depth 8"``). RGB is refused
+    even when its three channels are equal, as in training.
+    """
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
+    is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG_SIGNATURE)
+    depth = tf.strings.substr(head, 24, 1)
+    grey = tf.equal(tf.strings.substr(head, 25, 1), b"\x00")
+    ok = is_png & grey & (tf.equal(depth, b"\x08") | tf.equal(depth, b"\x10"))
+    depth_colour = tf.cast(tf.io.decode_raw(tf.strings.substr(head, 24, 2), tf.uint8), tf.int32)
+    channels = tf.gather(tf.constant(["1", "?", "3", "a palette", "2", "?", "4", "?"]),
+                         tf.minimum(depth_colour[1], 7))  # colour type -> channels, as read_ids says it
+    layout = tf.strings.join([channels, " channel(s) at bit depth ", tf.strings.as_string(depth_colour[0])])
+    return ok, tf.equal(depth, b"\x10"), layout
+
+
 def decode_ids_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
     """Decode a 1-channel 8- or 16-bit PNG of ids exactly, with TensorFlow ops (tf.data-safe).
 
@@ -1010,15 +1032,11 @@ def decode_ids_tf(path_tensor: tf.Tensor | str) -> tf.Tensor:
     """
     path = tf.convert_to_tensor(path_tensor, dtype=tf.string)
     data = check_pixels_tf(tf.io.read_file(path), path)
-    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
-    is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG_SIGNATURE)
-    depth = tf.strings.substr(head, 24, 1)
-    grey = tf.equal(tf.strings.substr(head, 25, 1), b"\x00")
-    ok = is_png & grey & (tf.equal(depth, b"\x08") | tf.equal(depth, b"\x10"))
+    ok, sixteen, _ = ids_png_layout_tf(data)
     check = tf.debugging.Assert(
         ok, ["tfi2i: an id map (labels, instances) must be a 1-channel 8- or 16-bit PNG:", path])
     with tf.control_dependencies([check]):
-        sixteen = tf.identity(tf.equal(depth, b"\x10"))
+        sixteen = tf.identity(sixteen)
     ids = tf.cond(
         sixteen,
         lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.int32),

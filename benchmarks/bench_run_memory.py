@@ -87,11 +87,12 @@ def ratios(rows):
     """ours / PyTorch for each of our rows beside the reference row of the same model."""
     out = {}
     for model in ("pix2pix", "pix2pixHD 512p"):
-        ref = next((r for r in rows if r["run"].startswith(model) and "PyTorch" in r["run"] and "error" not in r), None)
+        ours = [r for r in rows if r["run"].startswith(model + " ") and "error" not in r]
+        ref = next((r for r in ours if "PyTorch" in r["run"]), None)
         if not ref:
             continue
-        for r in rows:
-            if r["run"].startswith(model) and r is not ref and "error" not in r:
+        for r in ours:
+            if r is not ref:
                 out[f"{r['run']} / reference"] = r["peak_rss_mb"] / ref["peak_rss_mb"]
     return out
 

@@ -20,7 +20,9 @@ torch's for most shapes, and far slower for two kinds:
 The kernel is the layer's own ``(k, k, in, filters)`` variable in both forms
 (reshaped, never transposed), so gradients reach it and checkpoints do not
 change; outputs and gradients equal oneDNN's to float rounding (tested). The
-same two ideas for transposed convolutions are in `tfi2i.layers.transposed`.
+matmul form of a transposed convolution (inputs of 8x8 and less) is
+`tfi2i.layers.transposed.matmul_conv2d_transpose`; its rule is here (`choose`).
+A whole pix2pix step gained 8 % at batch 1 and 10 % at batch 4 (README, Speed).
 
 ``implementation="auto"`` (default) picks by the static shapes at trace time
 (`choose`), on a CPU only: with a GPU visible every layer keeps cuDNN's

@@ -54,7 +54,17 @@ def out_size(kind, size, stride):
     return (size + 2 - 4) // stride + 1
 
 
-def bench_tf(batch, warmup, steps):
+def selected(names):
+    """`layers` filtered by a comma-separated list of names (``"D conv5,G up8"``; empty: all)."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()] if names else []
+    rows = [row for row in layers() if not wanted or row[0] in wanted]
+    unknown = set(wanted) - {row[0] for row in rows}
+    if unknown:
+        raise SystemExit(f"unknown layers {sorted(unknown)}; valid: {', '.join(row[0] for row in layers())}")
+    return rows
+
+
+def bench_tf(batch, warmup, steps, names=""):
     import numpy as np
     import tensorflow as tf
 
@@ -63,7 +73,7 @@ def bench_tf(batch, warmup, steps):
 
     results = []
     rng = np.random.default_rng(0)
-    for name, kind, cin, cout, size, stride in layers():
+    for name, kind, cin, cout, size, stride in selected(names):
         osz = out_size(kind, size, stride)
         x = tf.constant(rng.standard_normal((batch, size, size, cin)), tf.float32)
         dy = tf.constant(rng.standard_normal((batch, osz, osz, cout)), tf.float32)
@@ -94,7 +104,7 @@ def bench_tf(batch, warmup, steps):
             row[f"{task}_ms"] = 1000 * median_time(lambda: fn().numpy(), warmup, steps)
         if kind == "transposed":  # the layer's whole training cost (forward, both gradients) in either form
             wv = tf.Variable(w)
-            for form in ("native", "subpixel"):
+            for form in ("native", "subpixel", "matmul"):
                 row[f"train_{form}_ms"] = 1000 * median_time(
                     lambda fn=layer_train_fn(tf, x, wv, dy, shape, form): [t.numpy() for t in fn()], warmup, steps)
         results.append(row)
@@ -105,8 +115,9 @@ def bench_tf(batch, warmup, steps):
 
 
 def layer_train_fn(tf, x, w, dy, shape, form):
-    """Forward and both gradients of one transposed convolution, ``native`` or ``subpixel`` (kernel rearranged)."""
-    from tfi2i.layers.transposed import subpixel_conv2d_transpose
+    """Forward and both gradients of one transposed convolution: ``native``, ``subpixel`` (kernel rearranged each
+    call) or ``matmul`` (`tfi2i.layers.transposed.matmul_conv2d_transpose`)."""
+    from tfi2i.layers.transposed import matmul_conv2d_transpose, subpixel_conv2d_transpose
 
     @tf.function
     def fn():
@@ -114,19 +125,21 @@ def layer_train_fn(tf, x, w, dy, shape, form):
             tape.watch(x)
             if form == "native":
                 y = tf.nn.conv2d_transpose(x, w, shape, 2, "SAME")
-            else:
+            elif form == "subpixel":
                 y = subpixel_conv2d_transpose(x, w, (2, 2), "same")
+            else:
+                y = matmul_conv2d_transpose(x, w, (2, 2), "same")
             loss = tf.reduce_sum(y * dy)
         return tape.gradient(loss, [x, w])
     return fn
 
 
-def bench_torch(batch, warmup, steps):
+def bench_torch(batch, warmup, steps, names=""):
     import torch
 
     results = []
     g = torch.Generator().manual_seed(0)
-    for name, kind, cin, cout, size, stride in layers():
+    for name, kind, cin, cout, size, stride in selected(names):
         osz = out_size(kind, size, stride)
         x = torch.randn(batch, cin, size, size, generator=g)
         dy = torch.randn(batch, cout, osz, osz, generator=g)
@@ -185,9 +198,10 @@ def main():
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--layers", default="", help='comma-separated layer names, e.g. "D conv5,G up8" (default: all)')
     p.add_argument("--compare", default=None, help="a JSON this script printed with --framework torch")
     args = p.parse_args()
-    results, versions = (bench_tf if args.framework == "tf" else bench_torch)(args.batch, args.warmup, args.steps)
+    results, versions = (bench_tf if args.framework == "tf" else bench_torch)(args.batch, args.warmup, args.steps, args.layers)
     out = {"benchmark": f"pix2pix convolutions per layer ({args.framework})", **machine_info(), **versions,
            "batch": args.batch, "results": results}
     if args.compare:

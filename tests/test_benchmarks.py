@@ -41,3 +41,25 @@ def test_pix2pix_inference_benchmark_and_profile_both_decoder_forms():
     types = {row["type"] for row in prof["by_type"]}
     assert "Conv2D" in types and "Conv2DBackpropInput" not in types  # the frozen sub-pixel decoder ran
     assert prof["total_self_ms_per_step"] > 0 and 0.9 < sum(r["share"] for r in prof["by_type"]) <= 1.0001
+
+
+def test_conv_layers_benchmark_times_each_kernel_and_the_decoder_forms():
+    out = bench("bench_conv_layers.py", "--layers", "D conv5,G up8", "--steps", "1", "--warmup", "0")
+    rows = {r["layer"]: r for r in out["results"]}
+    assert set(rows) == {"D conv5", "G up8"} and out["batch"] == 1
+    assert all(r[f"{k}_ms"] > 0 for r in rows.values() for k in ("forward", "input_grad", "filter_grad"))
+    assert rows["G up8"]["train_native_ms"] > 0 and rows["G up8"]["train_matmul_ms"] > 0
+    assert "train_native_ms" not in rows["D conv5"]  # only transposed layers have the decoder forms
+
+
+def test_watch_measures_a_childs_peak_and_kills_past_the_guard():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from machine import watch
+
+    grow = [sys.executable, "-c", "import time; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); "
+                                  "time.sleep(0.5); print('done')"]
+    run = watch(grow, poll_s=0.05)
+    assert run["returncode"] == 0 and run["stdout"].strip() == "done" and run["killed"] is None
+    assert run["peak_rss_mb"] >= 300
+    run = watch(grow, max_rss_mb=100, poll_s=0.05)
+    assert run["killed"] and "guard" in run["killed"] and run["returncode"] != 0

@@ -18,12 +18,10 @@ tf / torch per layer and kernel.
 import argparse
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from machine import machine_info  # noqa: E402
+from machine import machine_info, time_calls  # noqa: E402
 
 # (name, kind, in channels, out channels, input size, stride); 4x4 kernels, padding 1 (both networks). A step runs
 # each G kernel once; D's forward three times (fake for D, real, fake for G), its filter gradient twice and its
@@ -163,14 +161,7 @@ def bench_torch(batch, warmup, steps, names=""):
 
 
 def median_time(fn, warmup, steps):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return time_calls(fn, warmup, steps)[0]
 
 
 TASKS = ("forward", "input_grad", "filter_grad")

@@ -21,8 +21,6 @@ import gc
 import json
 import os
 import resource
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,7 +28,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from machine import machine_info  # noqa: E402
+from machine import machine_info, time_calls  # noqa: E402
 from tfi2i.gan import PairedGAN  # noqa: E402
 from tfi2i.layers.transposed import freeze_for_inference, freezing_pays, resolve_implementation  # noqa: E402
 from tfi2i.optimizers import TorchAdam  # noqa: E402
@@ -74,17 +72,6 @@ def report(benchmark, results):
         "benchmark": benchmark, **tf_info(),
         "results": results, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
     }, indent=2))
-
-
-def time_calls(fn, warmup, steps):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
 
 
 def largest_batch(size, xla, mixed, cap, transposed="auto"):

@@ -113,6 +113,20 @@ def child_json(cmd, **guards):
     return result
 
 
+def time_calls(fn, warmup, steps):
+    """``(median seconds, all times)`` of ``steps`` calls of ``fn`` after ``warmup`` untimed ones."""
+    import statistics
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
 def machine_info():
     """CPU model, ISA extensions (AVX2 / AVX-512 / AMX), CPU count, thread settings, Python and NumPy versions."""
     import numpy

@@ -78,11 +78,13 @@ def test_choose_rules(monkeypatch):
     assert C.choose("transposed", b + (16, 16, 1024), (4, 4), (2, 2)) == "native"
     assert C.choose("transposed", b + (2, 2, 1024), (3, 3), (2, 2)) == "native"  # 3x3 / 2: not a multiple
     assert C.choose("conv", b + (4, 4, 8), (4, 4, 8, 8), (2, 2), "native") == "native"
+    assert C.choose("conv", b + (4, 4, 128), (4, 4, 128, 128), (2, 2)) == "native"  # narrow: the extra ops cost more
+    assert C.choose("conv", b + (33, 33, 64), (4, 4, 64, 1), (1, 1)) == "native"
     monkeypatch.setenv("TFI2I_CONV", "native")
     assert C.choose("conv", b + (33, 33, 512), (4, 4, 512, 1), (1, 1)) == "native"
     monkeypatch.setenv("TFI2I_CONV", "fast")
     with pytest.raises(ValueError, match="TFI2I_CONV"):
-        C.choose("conv", b + (4, 4, 8), (4, 4, 8, 8), (2, 2))
+        C.choose("conv", b + (4, 4, 512), (4, 4, 512, 512), (2, 2))
     with pytest.raises(ValueError, match="valid: auto, native, matmul, taps"):
         C.Conv2D(4, 4, implementation="fast")
 
@@ -93,15 +95,16 @@ def test_layers_pick_their_forms_in_the_graph_and_keep_weights(monkeypatch):
     monkeypatch.delenv("TFI2I_TRANSPOSED_CONV", raising=False)
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("the shape rules are for CPUs")
-    layers = {"down": C.Conv2D(8, 4, strides=2, padding="same"), "logit": C.Conv2D(1, 4, padding="valid"),
+    c = C.MIN_INPUT_CHANNELS
+    layers = {"down": C.Conv2D(c, 4, strides=2, padding="same"), "logit": C.Conv2D(1, 4, padding="valid"),
               "up": Conv2DTranspose(3, 4, strides=2, padding="same")}
-    x = _t(2, 4, 4, 3)
+    x = _t(2, 4, 4, c)
     for layer in layers.values():
-        layer.build((None, 4, 4, 3) if layer is not layers["up"] else (None, 2, 2, 8))
-    native = {"down": C.Conv2D(8, 4, strides=2, padding="same", implementation="native"),
+        layer.build((None, 4, 4, c) if layer is not layers["up"] else (None, 2, 2, c))
+    native = {"down": C.Conv2D(c, 4, strides=2, padding="same", implementation="native"),
               "up": Conv2DTranspose(3, 4, strides=2, padding="same", implementation="native")}
-    native["down"].build((None, 4, 4, 3))
-    native["up"].build((None, 2, 2, 8))
+    native["down"].build((None, 4, 4, c))
+    native["up"].build((None, 2, 2, c))
     native["down"].set_weights(layers["down"].get_weights())
     native["up"].set_weights(layers["up"].get_weights())
     assert [w.path for w in layers["down"].weights] == [w.path.replace(native["down"].name, layers["down"].name)
@@ -110,11 +113,13 @@ def test_layers_pick_their_forms_in_the_graph_and_keep_weights(monkeypatch):
     def graph_ops(fn, spec):
         return {op.type for op in tf.function(fn).get_concrete_function(spec).graph.get_operations()}
 
-    assert "MatMul" in graph_ops(layers["down"], tf.TensorSpec((None, 4, 4, 3))) - {"Conv2D"}
-    assert "Conv2D" in graph_ops(layers["logit"], tf.TensorSpec((None, 4, 4, 3)))
-    up_ops = graph_ops(layers["up"], tf.TensorSpec((None, 2, 2, 8)))
+    assert "MatMul" in graph_ops(layers["down"], tf.TensorSpec((None, 4, 4, c))) - {"Conv2D"}
+    assert "Conv2D" in graph_ops(layers["logit"], tf.TensorSpec((None, 4, 4, c)))
+    up_ops = graph_ops(layers["up"], tf.TensorSpec((None, 2, 2, c)))
     assert "MatMul" in up_ops and "Conv2DBackpropInput" not in up_ops
-    assert "Conv2DBackpropInput" in graph_ops(layers["up"], tf.TensorSpec((None, None, None, 8)))  # size unknown
+    assert "Conv2DBackpropInput" in graph_ops(layers["up"], tf.TensorSpec((None, None, None, c)))  # size unknown
+    narrow = C.Conv2D(8, 4, strides=2, padding="same")
+    assert "MatMul" not in graph_ops(narrow, tf.TensorSpec((None, 4, 4, 8)))  # under MIN_INPUT_CHANNELS: native
     h = layers["down"](x)
     np.testing.assert_allclose(h.numpy(), native["down"](x).numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(layers["up"](h).numpy(), native["up"](h).numpy(), rtol=0, atol=1e-5)

@@ -15,27 +15,16 @@ set under 5 s) with whether it was met.
 import argparse
 import json
 import resource
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 
-from machine import machine_info
+from machine import machine_info, time_calls
 from tfi2i.data.demo import make_demo, make_label_demo
 
 #: The budget tests/data/test_demo.py used to assert for the default set (56 pairs at 256).
 DEFAULT_SET_BUDGET_S = 5.0
-
-
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
 
 
 def main():
@@ -50,7 +39,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pairs = args.num_train + args.num_val
         for size in (int(s) for s in args.sizes.split(",")):
-            median, times = timed(lambda: make_demo(Path(tmp) / f"demo{size}", args.num_train, args.num_val, size),
+            median, times = time_calls(lambda: make_demo(Path(tmp) / f"demo{size}", args.num_train, args.num_val, size), 0,
                                   args.repeats)
             row = {"function": "make_demo", "size": size, "pairs": pairs, "median_s": median,
                    "ms_per_pair": 1000 * median / pairs, "times_s": times}
@@ -58,7 +47,7 @@ def main():
                 row["budget_s"] = DEFAULT_SET_BUDGET_S
                 row["within_budget"] = median < DEFAULT_SET_BUDGET_S
             results.append(row)
-        median, times = timed(lambda: make_label_demo(Path(tmp) / "labels"), args.repeats)
+        median, times = time_calls(lambda: make_label_demo(Path(tmp) / "labels"), 0, args.repeats)
         results.append({"function": "make_label_demo", "size": [32, 64], "pairs": 10, "median_s": median,
                         "ms_per_pair": 1000 * median / 10, "times_s": times})
     print(json.dumps({

@@ -299,7 +299,8 @@ def smoke_config(variant="complete", task="cityscapes") -> Config:
         generator={"name": "unet_6", "ngf": 4},
         discriminator={"ndf": 4, "n_layers": 1},
         loss={"feature_weights": [1.0, 1.0]},
-        train={"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
+        train={"steps": 4, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+               "export_at_end": False},
     )
 
 

@@ -18,6 +18,16 @@ def load_recipe(name):
     return module
 
 
+def demo_cache(tmp_path_factory) -> pathlib.Path:
+    """The tests' demo-data cache (``$TFI2I_CACHE``), shared by all ``pytest -n N`` workers of one session.
+
+    Each demo set is generated once per session instead of once per worker (the 256x256 pix2pix demo alone
+    takes ~15 s); `tfi2i.data.demo` locks a set while it generates it, so workers wait for each other.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tfi2i_cache"
+
+
 def shared_data_dir() -> pathlib.Path:
     """Real test data: `$TFI2I_SHARED_DATA`, else `../shared/data` next to the repository."""
     return pathlib.Path(os.environ.get("TFI2I_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, load_recipe
+from tests.helpers import REPO, demo_cache, load_recipe
 from tfi2i import config as C
 from tfi2i import train
 from tfi2i.checkpoint import CheckpointWriteError, TrainingState, checkpoint_paths
@@ -35,7 +35,7 @@ def smoke(**train_fields):
 def trained(tmp_path_factory):
     """One 4-step run (checkpoints at steps 2 and 4) that tests copy and change."""
     with pytest.MonkeyPatch.context() as mp:  # the demo cache of conftest's (function-scoped) fixture
-        mp.setenv("TFI2I_CACHE", str(tmp_path_factory.getbasetemp() / "tfi2i_cache"))
+        mp.setenv("TFI2I_CACHE", str(demo_cache(tmp_path_factory)))
         workdir = tmp_path_factory.mktemp("hardening") / "run"
         train.fit(smoke(steps=4), recipe.build, str(workdir))
     return workdir

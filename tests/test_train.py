@@ -35,9 +35,17 @@ def weights_of(workdir):
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if "save_counter" not in k and "OBJECT_GRAPH" not in k}
 
 
-def test_smoke_run_leaves_every_artifact(tmp_path):
-    w = tmp_path / "run"
-    train.fit(smoke(), recipe.build, str(w))
+@pytest.fixture(scope="module")
+def full4(tmp_path_factory):
+    """One uninterrupted run of the smoke config (4 steps, checkpoints at 2 and 4), shared: copy it before changing it."""
+    w = tmp_path_factory.mktemp("full4") / "pix2pix_b"
+    assert recipe.smoke_config().train.steps == 4
+    train.fit(smoke(export_at_end=True), recipe.build, str(w))  # the smoke config does not export by itself
+    return w
+
+
+def test_smoke_run_leaves_every_artifact(full4):
+    w = full4  # the recipe's smoke config as it is (4 steps), read only
     cfg = json.loads((w / "config.json").read_text())
     assert cfg["train"]["steps"] == 4 and cfg["loss"]["weights"]["l1"] == 100.0
     assert (w / "checkpoints" / "checkpoint").exists()
@@ -52,14 +60,6 @@ def test_smoke_run_leaves_every_artifact(tmp_path):
     assert (w / "loss_curves.png").stat().st_size > 1000
     assert (w / "export" / "1" / "saved_model.pb").is_file()  # exported for TF Serving at the end
     assert (w / "samples" / "step_0000004.png").stat().st_mode & 0o044  # readable like any file the user writes
-
-
-@pytest.fixture(scope="module")
-def full4(tmp_path_factory):
-    """One uninterrupted 4-step smoke run (checkpoints at steps 2 and 4), shared: copy it before changing it."""
-    w = tmp_path_factory.mktemp("full4") / "pix2pix_b"
-    train.fit(smoke(steps=4), recipe.build, str(w))
-    return w
 
 
 def test_resume_is_bit_exact(full4, tmp_path):
@@ -143,13 +143,18 @@ def test_summary_prints_golden_parameter_counts():
     assert counts["generator"] == 54_413_955 and counts["discriminator"] == 2_768_705
 
 
-def test_cli_errors_are_one_clear_line(tmp_path):
-    proc = run_recipe("--set", "optim.lrr=1", "--summary")
-    assert proc.returncode == 1 and "unknown config key 'optim.lrr'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_recipe("--workdir", str(tmp_path / "nothing"), "--resume")
-    assert proc.returncode == 1 and "holds no run" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_recipe("--data", str(tmp_path / "missing"), "--workdir", str(tmp_path / "w"))
-    assert proc.returncode == 1 and "missing" in proc.stderr and "Traceback" not in proc.stderr
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    # in-process (the recipe's own main, argv as typed); the subprocess path: test_summary_prints_golden_parameter_counts
+    def main(*argv):
+        rc = train.main(recipe.config, argv=list(argv), description=recipe.__doc__, demo_config_fn=recipe.demo_config)
+        return rc, capsys.readouterr().err
+
+    rc, err = main("--set", "optim.lrr=1", "--summary")
+    assert rc == 1 and "unknown config key 'optim.lrr'" in err and len(err.strip().splitlines()) == 1
+    rc, err = main("--workdir", str(tmp_path / "nothing"), "--resume")
+    assert rc == 1 and "holds no run" in err and "Traceback" not in err
+    rc, err = main("--data", str(tmp_path / "missing"), "--workdir", str(tmp_path / "w"))
+    assert rc == 1 and "missing" in err and "Traceback" not in err
 
 
 TINY = ["--set", "generator.ngf=4", "--set", "discriminator.ndf=4", "--set", "train.log_every=1",
@@ -157,29 +162,18 @@ TINY = ["--set", "generator.ngf=4", "--set", "discriminator.ndf=4", "--set", "tr
 
 
 @pytest.mark.slow
-def test_real_facades_steps_then_resume(tmp_path, facades_dir):
-    w = tmp_path / "facades"
-    common = ["--data", str(facades_dir), "--workdir", str(w), *TINY, "--set", "train.checkpoint_every=10",
-              "--set", "data.eval_path=" + str(facades_dir), "--set", "train.eval_at_end=false"]
-    proc = run_recipe(*common, "--steps", "4")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = run_recipe(*common, "--steps", "6", "--resume")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resumed from" in proc.stderr and "at step 4" in proc.stderr
-    steps = [json.loads(line)["step"] for line in (w / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]
-    cfg = json.loads((w / "config.json").read_text())
-    assert cfg["data"]["direction"] == "BtoA" and cfg["generator"]["name"] == "unet_256"
-
-
-@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    """SIGKILL a real run after its first checkpoint, resume it, compare with an uninterrupted run.
+    """SIGKILL a real run (the recipe's CLI, on the real facades when present) after its first checkpoint, resume
+    it with ``--resume``, compare with an uninterrupted run.
 
     No race with the clock: wherever the kill lands (step K), the killed run is
     resumed to K + 10 steps and the uninterrupted reference trains K + 10 steps too.
     """
-    args = ["--set", "generator.name=unet_5", "--set", "data.load_size=36", "--set", "data.crop_size=32",
+    from tests.helpers import shared_data_dir
+
+    facades = shared_data_dir() / "facades_train"
+    data = ["--data", str(facades), "--set", "data.eval_path=" + str(facades)] if facades.is_dir() else []
+    args = [*data, "--set", "generator.name=unet_5", "--set", "data.load_size=36", "--set", "data.crop_size=32",
             *TINY, "--set", "discriminator.n_layers=2", "--set", "train.checkpoint_every=2",
             "--set", "train.deterministic=true", "--set", "train.eval_at_end=false"]
     killed = tmp_path / "killed"
@@ -192,14 +186,20 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     proc.wait()
     saved = [int(p.name.split("-")[1].split(".")[0]) for p in (killed / "checkpoints").glob("ckpt-*.index")]
     assert saved and max(saved) < 100000, saved  # killed mid-run, after at least one complete checkpoint
-    total = str(max(saved) + 10)
+    total = max(saved) + 10
     ref = tmp_path / "ref"
-    assert run_recipe("--workdir", str(ref), "--steps", total, *args).returncode == 0
-    proc = run_recipe("--workdir", str(killed), "--steps", total, "--resume", *args)
+    assert run_recipe("--workdir", str(ref), "--steps", str(total), *args).returncode == 0
+    proc = run_recipe("--workdir", str(killed), "--steps", str(total), "--resume", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stderr and f"at step {max(saved)}" in proc.stderr
     a, b = weights_of(ref), weights_of(killed)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # every step logged once: the records of steps the kill cut short were replaced
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, total + 1))
+    cfg = json.loads((killed / "config.json").read_text())
+    assert cfg["data"]["direction"] == ("BtoA" if data else "AtoB") and cfg["generator"]["name"] == "unet_5"
 
 
 def test_evaluate_workdirs_gives_one_row_per_run(full4, tmp_path, capsys):

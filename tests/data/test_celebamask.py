@@ -404,7 +404,8 @@ def test_face_demo_layout(faces):
     assert set(np.unique(np.concatenate([train.read_pair(i)["x"].ravel() for i in range(5)]))) == set(range(19))
 
 
-def test_face_demo_deterministic_and_cached(tmp_path):
+def test_face_demo_deterministic_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFI2I_CACHE", str(tmp_path / "cache"))  # its own cache: it regenerates a set on purpose
     a = demo.make_face_demo(tmp_path / "a", num_train=2, num_val=1, size=(32, 48))
     b = demo.make_face_demo(tmp_path / "b", num_train=2, num_val=1, size=(32, 48))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())

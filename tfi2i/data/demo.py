@@ -42,6 +42,7 @@ models (GRIT) and the layout's tests; :func:`ensure_face_demo` caches it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -352,6 +353,28 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("TFI2I_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfi2i"))
 
 
+@contextlib.contextmanager
+def _generating(root: Path):
+    """Held while ``root`` is checked and (re)generated: one process generates, the others wait, then find it.
+
+    Two runs (or test workers) started at once on a fresh machine would otherwise both generate the same set,
+    and the second one's atomic swap would pull the folder from under the first one's reader. POSIX
+    ``flock`` on ``.<name>.lock`` beside ``root``; where ``fcntl`` is absent (Windows) nothing is locked.
+    """
+    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool = False, **kw) -> Path:
     """Return a demo data set folder, generating it only when needed.
 
@@ -375,7 +398,10 @@ def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool
     args = {"num_train": 48, "num_val": 8, "seed": 0, **kw, "size": size, "photos_only": bool(photos_only)}
     if _read_marker(root) == _params(**args):
         return root
-    return make_demo(root, **args)
+    with _generating(root):
+        if _read_marker(root) == _params(**args):  # another process made it while this one waited
+            return root
+        return make_demo(root, **args)
 
 
 # --------------------------------------------------------------------------- label-map demo (two folders)
@@ -518,12 +544,18 @@ def ensure_label_demo(root: PathLike | None = None, size: tuple[int, int] = (64,
     args = {"num_train": 16, "num_val": 4, "seed": 0, **kw}
     want = {"version": DEMO_VERSION, "num_train": int(args["num_train"]), "num_val": int(args["num_val"]),
             "size": [h, w], "num_classes": int(num_classes), "instances": True, "seed": int(args["seed"])}
-    try:
-        if json.loads((root / "label_demo.json").read_text(encoding="utf-8")) == want:
+    def current():
+        try:
+            return json.loads((root / "label_demo.json").read_text(encoding="utf-8")) == want
+        except (OSError, ValueError):
+            return False
+
+    if current():
+        return root
+    with _generating(root):
+        if current():
             return root
-    except (OSError, ValueError):
-        pass
-    return make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args)
+        return make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args)
 
 
 # --------------------------------------------------------------------------- face demo (CelebAMask-HQ layout)
@@ -855,10 +887,16 @@ def ensure_face_demo(size: tuple[int, int] = (256, 256), root: PathLike | None =
         root = _cache_dir() / f"face_demo_v{FACE_DEMO_VERSION}_{h}x{w}{tail}"
     root = Path(root)
     want = _face_params(args["num_train"], args["num_val"], args["num_test"], (h, w), args["seed"], args["layout"])
-    try:
-        if json.loads((root / _FACE_MARKER).read_text(encoding="utf-8")) == want:
+    def current():
+        try:
+            return json.loads((root / _FACE_MARKER).read_text(encoding="utf-8")) == want
+        except (OSError, ValueError):
+            return False
+
+    if current():
+        return root
+    with _generating(root):
+        if current():
             return root
-    except (OSError, ValueError):
-        pass
-    num_test = args.pop("num_test")
-    return make_face_demo(root, size=(h, w), num_test=num_test, **args)
+        num_test = args.pop("num_test")
+        return make_face_demo(root, size=(h, w), num_test=num_test, **args)

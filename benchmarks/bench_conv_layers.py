@@ -5,7 +5,7 @@ the convolution gradients; this says in which layers. For each convolution of
 U-Net-256 and the 70x70 PatchGAN at 256x256 it times, separately, the three
 kernels a training step runs (a transposed convolution's forward is a
 backward-data convolution and its input gradient a forward one), with the
-same shapes in TensorFlow (NHWC, oneDNN) and, with ``--framework torch``
+same shapes in TensorFlow (NHWC; oneDNN's kernels only where TF runs them, JSON ``onednn``) and, with ``--framework torch``
 (needs a torch venv), in PyTorch (NCHW, ``aten.convolution_backward`` with one
 output mask at a time). Prints JSON; ``--compare TORCH_JSON`` adds the ratio
 tf / torch per layer and kernel.
@@ -21,7 +21,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from machine import machine_info, time_calls  # noqa: E402
+from machine import machine_info, tensorflow_onednn, time_calls  # noqa: E402
 
 # (name, kind, in channels, out channels, input size, stride); 4x4 kernels, padding 1 (both networks). A step runs
 # each G kernel once; D's forward three times (fake for D, real, fake for G), its filter gradient twice and its
@@ -109,7 +109,8 @@ def bench_tf(batch, warmup, steps, names=""):
     import keras
     return results, {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                     "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+                     "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                     "onednn": tensorflow_onednn()}
 
 
 def layer_train_fn(tf, x, w, dy, shape, form):

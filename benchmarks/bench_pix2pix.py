@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from machine import machine_info, time_calls  # noqa: E402
+from machine import machine_info, tensorflow_onednn, time_calls  # noqa: E402
 from tfi2i.gan import PairedGAN  # noqa: E402
 from tfi2i.layers.transposed import freeze_for_inference, freezing_pays, resolve_implementation  # noqa: E402
 from tfi2i.optimizers import TorchAdam  # noqa: E402
@@ -46,12 +46,16 @@ def peak_gpu_mb():
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
+#: Networks' width (U-Net ngf = PatchGAN ndf); 64 is the paper's, ``--width`` makes it smaller for smoke runs.
+WIDTH = 64
+
+
 def build(mixed):
     keras.backend.clear_session()  # free the previous configuration's networks
     gc.collect()
     keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
     keras.utils.set_random_seed(0)
-    gan = PairedGAN(unet_generator("unet_256", 64, "batch"), patchgan_discriminator(6, 64, 3, "batch"),
+    gan = PairedGAN(unet_generator("unet_256", WIDTH, "batch"), patchgan_discriminator(6, WIDTH, 3, "batch"),
                     {"g_gan": 1.0, "l1": 100.0, "d_real": 0.5, "d_fake": 0.5})
     gan.compile(TorchAdam(2e-4, beta_1=0.5), TorchAdam(2e-4, beta_1=0.5))  # the recipe's optim.adam=torch
     return gan
@@ -62,7 +66,7 @@ def tf_info():
     return {**machine_info(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+            "onednn": tensorflow_onednn(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
@@ -128,7 +132,10 @@ def main():
     p.add_argument("--tasks", default="train,infer", help="train, infer or train,infer")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--width", type=int, default=64, help="ngf = ndf (64: the paper's networks; smaller for a smoke run)")
     args = p.parse_args()
+    global WIDTH
+    WIDTH = args.width
     flag = {"off": False, "on": True}
     results = []
     tasks = args.tasks.split(",")
@@ -143,7 +150,7 @@ def main():
                                             "largest_batch_search": b == "max"})
                     for b in args.infer_batches.split(",") if "infer" in tasks else []:
                         results.append(bench_infer(int(b), size, xla, mixed, args.warmup, args.steps * 2, tr))
-    report("pix2pix unet_256 + 70x70 PatchGAN (batch norm)", results)
+    report(f"pix2pix unet_256 + 70x70 PatchGAN (batch norm, width {WIDTH})", [{**r, "width": WIDTH} for r in results])
 
 
 if __name__ == "__main__":

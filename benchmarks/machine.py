@@ -127,6 +127,21 @@ def time_calls(fn, warmup, steps):
     return statistics.median(times), times
 
 
+def tensorflow_onednn():
+    """Whether TensorFlow runs its oneDNN kernels (convolutions, matmuls, ...) in this process; TF benchmarks only.
+
+    Not the same as ``TF_ENABLE_ONEDNN_OPTS`` being unset: TensorFlow 2.21 decides the default from the CPU.
+    On this project's AVX2 EPYC it is off unless the variable is 1 (then every convolution runs Eigen's
+    contraction, which calls oneDNN only for small matrix products); on CPUs with AVX-512 VNNI / BF16 or AMX
+    TensorFlow turns it on by itself (its 2.9 release notes). TF's own check, a private module: None if absent.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def machine_info():
     """CPU model, ISA extensions (AVX2 / AVX-512 / AMX), CPU count, thread settings, Python and NumPy versions."""
     import numpy

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
 
+import bench_pix2pix  # noqa: E402
 from bench_pix2pix import build, report, use_transposed  # noqa: E402
 from tfi2i.layers.transposed import freeze_for_inference, freezing_pays  # noqa: E402
 from tfi2i.train import make_distributed_step  # noqa: E402
@@ -85,7 +86,9 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--width", type=int, default=64, help="ngf = ndf (64: the paper's networks; smaller for a smoke run)")
     args = p.parse_args()
+    bench_pix2pix.WIDTH = args.width
     results = []
     rng = np.random.default_rng(0)
     for tr in args.transposed.split(","):

@@ -2,6 +2,7 @@
 assertions in tests)."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -16,8 +17,13 @@ def bench(script, *args, timeout=300):
                           cwd=REPO, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
-    for key in ("cpu_model", "isa", "cpus", "thread_env", "tensorflow", "intra_op_threads", "results"):
+    for key in ("cpu_model", "isa", "cpus", "thread_env", "tensorflow", "intra_op_threads", "onednn", "results"):
         assert key in out, key
+    # what TensorFlow says it runs, not the variable: unset, TF decides from the CPU (off on AVX2, on with VNNI/AMX)
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") in ("0", "1"):
+        assert out["onednn"] is (os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1")
+    else:
+        assert out["onednn"] in (True, False)
     assert "avx2" in out["isa"] or not pathlib.Path("/proc/cpuinfo").exists() or "avx2" not in open(
         "/proc/cpuinfo").read()
     return out
@@ -33,11 +39,12 @@ def test_optimizer_benchmark():
 @pytest.mark.slow
 def test_pix2pix_inference_benchmark_and_profile_both_decoder_forms():
     out = bench("bench_pix2pix.py", "--tasks", "infer", "--sizes", "256", "--infer-batches", "1", "--xla", "off",
-                "--transposed", "native,subpixel", "--steps", "1", "--warmup", "0")
+                "--transposed", "native,subpixel", "--steps", "1", "--warmup", "0", "--width", "8")
     assert [r["transposed"] for r in out["results"]] == ["native", "subpixel (frozen)"]
+    assert all(r["width"] == 8 for r in out["results"])
     assert all(r["task"] == "inference" and r["median_s"] > 0 for r in out["results"])
     prof = bench("profile_pix2pix.py", "--task", "infer", "--size", "256", "--steps", "1", "--warmup", "1",
-                 "--transposed", "subpixel")["results"][0]
+                 "--transposed", "subpixel", "--width", "8")["results"][0]
     types = {row["type"] for row in prof["by_type"]}
     assert "Conv2D" in types and "Conv2DBackpropInput" not in types  # the frozen sub-pixel decoder ran
     assert prof["total_self_ms_per_step"] > 0 and 0.9 < sum(r["share"] for r in prof["by_type"]) <= 1.0001

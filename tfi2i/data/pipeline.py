@@ -88,6 +88,19 @@ def check_config(data_cfg):
                           "label-id maps, or data.label_colors= (empty) for images that are already in colour")
 
 
+def _load_spec(source):
+    """The element spec of ``source.load`` (traced once, nothing read), kept on the source: tracing the
+    decoders takes about a second, and a source is checked again by every pipeline built from it."""
+    spec = getattr(source, "_tfi2i_load_spec", None)
+    if spec is None:
+        spec = tf.data.Dataset.range(1).map(_plain(source.load)).element_spec
+        try:
+            source._tfi2i_load_spec = spec
+        except AttributeError:  # a source with __slots__: traced each time
+            pass
+    return spec
+
+
 def check_source(source, data_cfg):
     """Check that the source's kind suits ``data_cfg.task``; returns whether it gives single images.
 
@@ -98,7 +111,7 @@ def check_source(source, data_cfg):
         DataError: single images with ``task="paired"``, or pairs with a derived task.
     """
     check_config(data_cfg)
-    keys = tf.data.Dataset.range(1).map(_plain(source.load)).element_spec
+    keys = _load_spec(source)
     single = "image" in keys
     if not single:
         for side in ("x", "y"):

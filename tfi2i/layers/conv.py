@@ -1,16 +1,19 @@
-"""`Conv2D`: Keras' layer (same weights, same checkpoint) with faster forms for the shapes oneDNN handles badly.
+"""`Conv2D`: Keras' layer (same weights, same checkpoint) with faster forms for the shapes TF's CPU kernels handle badly.
 
 `benchmarks/bench_conv_layers.py` times every convolution kernel of the
 pix2pix training step on its own, beside PyTorch's. On the AVX2 CPUs this
-project runs on, TensorFlow's oneDNN kernels (NHWC) are 1.3-2.5x slower than
-torch's for most shapes, and far slower for two kinds:
+project runs on, TensorFlow's convolution kernels (NHWC) are 1.3-2.5x slower
+than torch's for most shapes, and far slower for two kinds. (Those are Eigen's:
+TensorFlow 2.21 leaves its oneDNN kernels off on these CPUs unless
+``TF_ENABLE_ONEDNN_OPTS=1``; the rules below were measured without them, see
+README "Speed" for what turning them on changes.)
 
 * **A convolution with very few output channels**: PatchGAN's last layer
   (512 -> 1, 31x31, stride 1) takes 57-62 ms for its filter gradient at batch 1
   (torch: 1.4 ms), 200+ ms at batch 4, twice per step. Summed tap by tap
   (``dW[i, j] = X_ij^T dY``, one matrix product per kernel tap of the
   shifted input) it takes 4.4 ms (`taps_filter_gradient`; the forward and
-  input gradient stay oneDNN's).
+  input gradient stay TensorFlow's).
 * **Tiny spatial sizes with many channels** (the U-Net's innermost layers:
   2x2 and 1x1 outputs): the whole layer as a matrix product of the im2col
   patches with the kernel reshaped (`matmul_conv2d`) runs in a third to a
@@ -19,7 +22,7 @@ torch's for most shapes, and far slower for two kinds:
 
 The kernel is the layer's own ``(k, k, in, filters)`` variable in both forms
 (reshaped, never transposed), so gradients reach it and checkpoints do not
-change; outputs and gradients equal oneDNN's to float rounding (tested). The
+change; outputs and gradients equal TensorFlow's kernels' to float rounding (tested). The
 matmul form of a transposed convolution (inputs of 8x8 and less) is
 `tfi2i.layers.transposed.matmul_conv2d_transpose`; its rule is here (`choose`).
 A whole pix2pix step gained 8 % at batch 1 and 10 % at batch 4 (README, Speed).
@@ -88,7 +91,7 @@ def matmul_conv2d(x, kernel, strides, padding):
 
 
 def taps_filter_gradient(x, kernel, strides, padding):
-    """``tf.nn.conv2d`` whose filter gradient is summed tap by tap (forward and input gradient: oneDNN's)."""
+    """``tf.nn.conv2d`` whose filter gradient is summed tap by tap (forward and input gradient: TensorFlow's)."""
     kh, kw, cin, cout = kernel.shape
     x = _pad_same(x, (kh, kw), strides, padding)
     sh, sw = strides

@@ -17,7 +17,7 @@ rounding). ``padding="same"`` crops ``(k - s) // 2`` more at the start, as
 ``(k, k, filters, in)`` variable inside the graph, so gradients reach the
 same variable and checkpoints do not change.
 
-Why: on oneDNN CPUs TensorFlow runs a transposed convolution as a
+Why: on a CPU TensorFlow runs a transposed convolution as a
 backward-data convolution. With the rearranged kernel computed once, the
 sub-pixel form of pix2pix's decoder runs in about half its native time at
 256x256, batch 1 (``benchmarks/bench_pix2pix.py --tasks infer --transposed
@@ -39,7 +39,7 @@ Two uses:
   stored, then an overlap-add; no rearrangement) or ``"auto"`` (default):
   native, except inputs of 8x8 pixels and less on a CPU, which take the
   matmul form (`tfi2i.layers.conv.choose`: the U-Net's four innermost
-  decoders train in a third to a half of oneDNN's time there).
+  decoders train in a third to a half of the native time there).
 
 ``TFI2I_TRANSPOSED_CONV=native|subpixel|matmul`` overrides both choices
 (``native`` also turns freezing off), to compare them in one process;
@@ -172,7 +172,7 @@ def matmul_conv2d_transpose(x, kernel, strides, padding):
     patch; the patches overlap-add by shifted sums, one per tap block ``(v_h,
     v_w)`` of ``T x T``, and interleave as in the sub-pixel form. For the
     U-Net's innermost layers (inputs of 8x8 and less, 512-1024 channels) the
-    layer trains in a third to a half of oneDNN's time (`tfi2i.layers.conv`).
+    layer trains in a third to a half of the native time (`tfi2i.layers.conv`).
     """
     k_h, k_w, filters, channels = kernel.shape
     (s_h, s_w) = strides

@@ -261,11 +261,21 @@ def _params(num_train: int, num_val: int, size: int, seed: int, photos_only: boo
     return params
 
 
-def _read_marker(root: Path) -> dict | None:
+def _read_marker(root: Path, name: str = _MARKER) -> dict | None:
     try:
-        return json.loads((root / _MARKER).read_text(encoding="utf-8"))
+        return json.loads((root / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _ensure(root: Path, marker: str, want: dict, make) -> Path:
+    """``root`` when its ``marker`` file says ``want``; else ``make()`` (returning ``root``) under the lock."""
+    if _read_marker(root, marker) == want:
+        return root
+    with _generating(root):
+        if _read_marker(root, marker) == want:  # another process made it while this one waited
+            return root
+        return make()
 
 
 def make_demo(root: PathLike, num_train: int = 48, num_val: int = 8, size: int = 256,
@@ -396,12 +406,7 @@ def ensure_demo(root: PathLike | None = None, size: int = 256, photos_only: bool
         raise TypeError(f"ensure_demo got unexpected arguments: {sorted(unknown)}")
     root = Path(root) if root is not None else default_demo_root(size, photos_only)
     args = {"num_train": 48, "num_val": 8, "seed": 0, **kw, "size": size, "photos_only": bool(photos_only)}
-    if _read_marker(root) == _params(**args):
-        return root
-    with _generating(root):
-        if _read_marker(root) == _params(**args):  # another process made it while this one waited
-            return root
-        return make_demo(root, **args)
+    return _ensure(root, _MARKER, _params(**args), lambda: make_demo(root, **args))
 
 
 # --------------------------------------------------------------------------- label-map demo (two folders)
@@ -544,18 +549,8 @@ def ensure_label_demo(root: PathLike | None = None, size: tuple[int, int] = (64,
     args = {"num_train": 16, "num_val": 4, "seed": 0, **kw}
     want = {"version": DEMO_VERSION, "num_train": int(args["num_train"]), "num_val": int(args["num_val"]),
             "size": [h, w], "num_classes": int(num_classes), "instances": True, "seed": int(args["seed"])}
-    def current():
-        try:
-            return json.loads((root / "label_demo.json").read_text(encoding="utf-8")) == want
-        except (OSError, ValueError):
-            return False
-
-    if current():
-        return root
-    with _generating(root):
-        if current():
-            return root
-        return make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args)
+    return _ensure(root, "label_demo.json", want,
+                   lambda: make_label_demo(root, size=(h, w), num_classes=num_classes, instances=True, **args))
 
 
 # --------------------------------------------------------------------------- face demo (CelebAMask-HQ layout)
@@ -887,16 +882,5 @@ def ensure_face_demo(size: tuple[int, int] = (256, 256), root: PathLike | None =
         root = _cache_dir() / f"face_demo_v{FACE_DEMO_VERSION}_{h}x{w}{tail}"
     root = Path(root)
     want = _face_params(args["num_train"], args["num_val"], args["num_test"], (h, w), args["seed"], args["layout"])
-    def current():
-        try:
-            return json.loads((root / _FACE_MARKER).read_text(encoding="utf-8")) == want
-        except (OSError, ValueError):
-            return False
-
-    if current():
-        return root
-    with _generating(root):
-        if current():
-            return root
-        num_test = args.pop("num_test")
-        return make_face_demo(root, size=(h, w), num_test=num_test, **args)
+    num_test = args.pop("num_test")
+    return _ensure(root, _FACE_MARKER, want, lambda: make_face_demo(root, size=(h, w), num_test=num_test, **args))

@@ -33,8 +33,10 @@ def test_equals_tf_conv2d_transpose_outputs_and_gradients(k, s, padding, hw):
         loss_want, loss_got = tf.reduce_sum(want * probe), tf.reduce_sum(got * probe)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    # the kernel's gradient sums over every position (entries up to ~100): float noise is relative there; with
+    # oneDNN (TF's default on AVX-512 CPUs, TF_ENABLE_ONEDNN_OPTS=1 here) one entry of 67 differed by 1.2e-4
     for a, b in zip(tape.gradient(loss_got, [x, kernel]), tape.gradient(loss_want, [x, kernel])):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
 def test_kernel_rearrangement_by_hand():

@@ -39,8 +39,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pairs = args.num_train + args.num_val
         for size in (int(s) for s in args.sizes.split(",")):
-            median, times = time_calls(lambda: make_demo(Path(tmp) / f"demo{size}", args.num_train, args.num_val, size), 0,
-                                  args.repeats)
+            median, times = time_calls(
+                lambda: make_demo(Path(tmp) / f"demo{size}", args.num_train, args.num_val, size), 0, args.repeats)
             row = {"function": "make_demo", "size": size, "pairs": pairs, "median_s": median,
                    "ms_per_pair": 1000 * median / pairs, "times_s": times}
             if (size, args.num_train, args.num_val) == (256, 48, 8):

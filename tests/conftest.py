@@ -36,4 +36,3 @@ def cityscapes_fullres():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Demo data is generated into the session's cache, never the user's ~/.cache."""
     monkeypatch.setenv("TFI2I_CACHE", str(demo_cache(tmp_path_factory)))
-

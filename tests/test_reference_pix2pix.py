@@ -129,7 +129,7 @@ def state_dict_round_trip(g, d, data):
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_losses_gradients_and_three_training_steps(norm, monkeypatch):
-    """With oneDNN's kernels (``TFI2I_CONV=native``; at ngf 8 no layer is wide enough for the shape forms of
+    """With TensorFlow's own kernels (``TFI2I_CONV=native``; at ngf 8 no layer is wide enough for the shape forms of
     `tfi2i.layers.conv` anyway). Those forms sum in another order; their equality is shown per layer
     (`tests/networks/test_conv.py`). Step 1 with all of them forced on measured as close as native (8.1e-6 vs
     8.4e-6 relative for G's gradients); after three Adam steps this tiny instance-norm U-Net is chaotic (G's eval

@@ -56,7 +56,13 @@ Output: ``results.configurations`` (one entry per child: ``model``, ``task``,
   ``run_host_mb`` = the difference is what running it added (activations,
   the graph, the thread pools); ``peak_gpu_mb``: TensorFlow's GPU allocator
   peak (``get_memory_info("GPU:0")["peak"]``; null without a GPU), the
-  number to hold against the paper's 4 GB / 8 GB;
+  number to hold against the paper's 4 GB / 8 GB; ``peak_tensor_mb`` (with
+  ``--tensor-peak``): the same allocator's peak on a CPU (TF's BFC allocator
+  serves the CPU's tensors, ``TF_CPU_ALLOCATOR_USE_BFC``): the bytes of
+  tensors live at once, what a GPU would hold of them (without cuDNN's
+  workspaces and the CUDA context); ``memory_profile`` (training, with
+  ``--memory-profile DIR``): one more step profiled, the tensors live at
+  that peak by the op that made them (`memory_profile.summary`);
 * ``mixed_precision`` / ``xla``: the ``mixed_float16`` policy (set before
   building) and XLA (both for GPU runs; on a CPU float16 is slower).
 
@@ -102,8 +108,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
-from bench_pix2pix import peak_gpu_mb, peak_host_mb, report, time_calls  # noqa: E402
-from machine import child_json  # noqa: E402
+from bench_pix2pix import peak_gpu_mb, peak_host_mb, peak_tensor_mb, report, time_calls  # noqa: E402
+from machine import TENSOR_PEAK_ENV, child_json  # noqa: E402
 
 MODELS = ("msg", "hd_global3", "hd_global", "hd_local")
 SIZES = "512x256,1024x512,2048x1024"
@@ -236,7 +242,7 @@ def build_train_model(cfg):
     return model, optimizers
 
 
-def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False):
+def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, memory_profile=None):
     import numpy as np
     import tensorflow as tf
 
@@ -259,6 +265,11 @@ def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False):
         logs.update({k: float(v.numpy()) for k, v in step(data).items()})
 
     median, times = time_calls(one, warmup, repeats)
+    profiled = {}
+    if memory_profile:  # one more step, under the profiler
+        from memory_profile import profile, summary
+
+        profiled["memory_profile"] = summary(profile(one, memory_profile))
     c_in = cfg.generator.input_channels + cfg.generator.output_channels
     d_flops = [count_flops(d, (h >> k, w >> k, c_in), batch=1) for k, d in enumerate(model.discriminators)]
     vgg_flops = [count_flops(model.vgg, (h >> k, w >> k, 3), batch=1) for k in range(len(model.discriminators))
@@ -272,7 +283,7 @@ def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False):
             "forward_flops": forward,
             "forward_flops_total": forward["G"] + 3 * forward["D_one_pass"] + 2 * forward["VGG_one_pass"],
             "baseline_host_mb": baseline, "median_s": median, "min_s": min(times), "times_s": times,
-            "losses": logs, "scales": scales}
+            "losses": logs, "scales": scales, **profiled}
 
 
 def run_one(args):
@@ -288,11 +299,11 @@ def run_one(args):
         result = run_infer(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats)
     else:
         result = run_train(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats,
-                           recompute=args.recompute)
+                           recompute=args.recompute, memory_profile=args.memory_profile)
     result.update({"tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task, "width": w,
                    "height": h, "batch": args.batch, "xla": args.xla, "mixed_precision": args.mixed_precision,
                    "warmup": args.warmup, "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(),
-                   "peak_gpu_mb": peak_gpu_mb()})
+                   "peak_gpu_mb": peak_gpu_mb(), "peak_tensor_mb": peak_tensor_mb()})
     result["run_host_mb"] = result["peak_host_mb"] - result["baseline_host_mb"]
     print(json.dumps(result))
 
@@ -304,8 +315,11 @@ def measure(model, task, w, h, repeats, args):
            "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
            "--batch", str(args.batch)]
     cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision + ["--recompute"] * args.recompute
+    if task == "train" and args.memory_profile:
+        cmd += ["--memory-profile", os.path.join(args.memory_profile, f"{model}_{w}x{h}")]
+    env = {**os.environ, **TENSOR_PEAK_ENV} if args.tensor_peak or args.memory_profile else None
     run = child_json(cmd, timeout=args.timeout, max_rss_mb=args.max_rss_gb * 1024,
-                     min_free_mb=args.min_free_gb * 1024)
+                     min_free_mb=args.min_free_gb * 1024, env=env)
     print(f"[bench_msg_unet] {model} {task} {w}x{h}: "
           f"{run.get('median_s', run.get('error'))} s, peak {run.get('peak_host_mb', run.get('max_rss_seen_mb'))} MB",
           file=sys.stderr, flush=True)
@@ -346,6 +360,11 @@ def main():
     p.add_argument("--train-repeats", type=int, default=2)
     p.add_argument("--recompute", action="store_true",
                    help="training with msg.recompute=true (each block's intermediates recomputed in the backward pass)")
+    p.add_argument("--tensor-peak", action="store_true",
+                   help="children allocate tensors with TF's BFC allocator and report its peak (peak_tensor_mb)")
+    p.add_argument("--memory-profile", default=None, metavar="DIR",
+                   help="profile one more training step's allocations (trace under DIR; implies --tensor-peak): "
+                        "JSON memory_profile, the tensors live at the allocator's peak by op (memory_profile.py)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per configuration (one subprocess)")
     p.add_argument("--max-rss-gb", type=float, default=18.0,
                    help="kill a configuration whose resident memory passes this (0: no limit)")

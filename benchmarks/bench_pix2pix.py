@@ -46,6 +46,17 @@ def peak_gpu_mb():
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
+def peak_tensor_mb():
+    """The CPU tensor allocator's peak (MB) when it is TF's BFC allocator (`machine.TENSOR_PEAK_ENV`), else None.
+
+    The bytes of tensors live at once, as the allocator a GPU uses counts them: without the host process's
+    own overheads (libraries, thread stacks, glibc's freed-but-kept pages) that ``peak_host_mb`` includes.
+    """
+    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() not in ("1", "true"):
+        return None
+    return tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20
+
+
 #: Networks' width (U-Net ngf = PatchGAN ndf); 64 is the paper's, ``--width`` makes it smaller for smoke runs.
 WIDTH = 64
 

@@ -17,6 +17,12 @@ or the PyTorch reference under ``--torch-python``), so ``peak_host_mb`` is
 that configuration's ``ru_maxrss`` (``baseline_host_mb``: the same after the
 model and inputs are built, before the first call; the difference is what
 running it took) and, on a GPU, ``peak_gpu_mb`` TF's / torch's allocator peak.
+With ``--tensor-peak`` the TF children take their CPU tensors from TF's BFC
+allocator (the one TF uses on a GPU) and report its peak, ``peak_tensor_mb``:
+the bytes of tensors live at once, without the process's other memory.
+``--memory-profile DIR`` adds, for training, one profiled step: its
+``memory_profile`` (`memory_profile.summary`) names the ops whose outputs are
+live at that peak.
 A configuration that fails or runs past ``--timeout`` is reported with its error.
 
     python benchmarks/bench_pix2pixhd.py                                   # all sizes, both models
@@ -40,8 +46,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench_pix2pix import peak_gpu_mb, peak_host_mb, report, time_calls  # noqa: E402
-from machine import child_json  # noqa: E402
+from bench_pix2pix import peak_gpu_mb, peak_host_mb, peak_tensor_mb, report, time_calls  # noqa: E402
+from machine import TENSOR_PEAK_ENV, child_json  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INPUTS = {"x": 35, "instances": 1}  # Cityscapes: 35 labelIds one-hot + the instance edge map
@@ -117,7 +123,7 @@ def build_train_model(model, d_channels=39):
     return gan
 
 
-def run_train(model, w, h, batch, xla, warmup, repeats):
+def run_train(model, w, h, batch, xla, warmup, repeats, memory_profile=None):
     import tensorflow as tf
 
     from tfi2i.flops import count_flops
@@ -129,13 +135,19 @@ def run_train(model, w, h, batch, xla, warmup, repeats):
     step = make_distributed_step(gan, tf.distribute.get_strategy(), jit=xla)
     baseline = peak_host_mb()
     median, times = time_calls(lambda: {k: v.numpy() for k, v in step(data).items()}, warmup, repeats)
+    profiled = {}
+    if memory_profile:  # one more step, under the profiler
+        from memory_profile import profile, summary
+
+        profiled["memory_profile"] = summary(profile(lambda: {k: v.numpy() for k, v in step(data).items()},
+                                                     memory_profile))
     d_flops = [count_flops(d, (h >> k, w >> k, 39), batch=batch) for k, d in enumerate(gan.discriminators)]
     forward = {"G": generator_flops(gan.generator, w, h, batch), "D_one_pass": sum(d_flops),
                "VGG_one_pass": count_flops(gan.vgg, (h, w, 3), batch=batch)}
     return {"params": gan.generator.count_params(), "d_params": sum(d.count_params() for d in gan.discriminators),
             "forward_flops": forward,
             "forward_flops_total": forward["G"] + 3 * forward["D_one_pass"] + 2 * forward["VGG_one_pass"],
-            "baseline_host_mb": baseline, "median_s": median, "min_s": min(times), "times_s": times}
+            "baseline_host_mb": baseline, "median_s": median, "min_s": min(times), "times_s": times, **profiled}
 
 
 def run_one(args):
@@ -143,11 +155,13 @@ def run_one(args):
     import tensorflow as tf
 
     w, h = parse_size(args.one_size)
-    fn = run_infer if args.one_task == "infer" else run_train
-    result = fn(args.one_model, w, h, args.batch, args.xla == "on", args.warmup, args.one_repeats)
+    run = (run_infer if args.one_task == "infer" else
+           lambda *a: run_train(*a, memory_profile=args.memory_profile))
+    result = run(args.one_model, w, h, args.batch, args.xla == "on", args.warmup, args.one_repeats)
     result.update({"framework": "tf", "tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task,
                    "width": w, "height": h, "batch": args.batch, "xla": args.xla == "on", "warmup": args.warmup,
-                   "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb()})
+                   "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(), "peak_gpu_mb": peak_gpu_mb(),
+                   "peak_tensor_mb": peak_tensor_mb()})
     print(json.dumps(result))
 
 
@@ -156,7 +170,11 @@ def compare(model, task, w, h, repeats, args):
     tf_cmd = [sys.executable, os.path.abspath(__file__), "--one-model", model, "--one-task", task,
               "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
               "--batch", str(args.batch), "--xla", args.xla]
-    entry = {"model": model, "task": task, "size": f"{w}x{h}", "batch": args.batch, "tf": child_json(tf_cmd, timeout=args.timeout)}
+    if task == "train" and args.memory_profile:
+        tf_cmd += ["--memory-profile", os.path.join(args.memory_profile, f"{model}_{w}x{h}")]
+    env = {**os.environ, **TENSOR_PEAK_ENV} if args.tensor_peak or args.memory_profile else None
+    entry = {"model": model, "task": task, "size": f"{w}x{h}", "batch": args.batch,
+             "tf": child_json(tf_cmd, timeout=args.timeout, env=env)}
     print(f"[bench_pix2pixhd] {model} {task} {w}x{h} tf: {entry['tf'].get('median_s', entry['tf'].get('error'))}",
           file=sys.stderr, flush=True)
     if args.torch_python != "none":
@@ -194,6 +212,11 @@ def main():
     p.add_argument("--train-repeats", type=int, default=2)
     p.add_argument("--torch-python", default=sys.executable,
                    help="python with torch for the reference ('none' skips it; default: this interpreter)")
+    p.add_argument("--tensor-peak", action="store_true",
+                   help="TF children allocate tensors with TF's BFC allocator and report its peak (peak_tensor_mb)")
+    p.add_argument("--memory-profile", default=None, metavar="DIR",
+                   help="profile one more training step's allocations (trace under DIR; implies --tensor-peak): "
+                        "JSON memory_profile, the tensors live at the allocator's peak by op (memory_profile.py)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per configuration (one subprocess)")
     # one configuration in this process (what the parent starts)
     p.add_argument("--one-model", default=None, help=argparse.SUPPRESS)

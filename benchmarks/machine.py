@@ -15,8 +15,11 @@ import time
 
 ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
              "amx_tile", "amx_bf16", "amx_int8")
+#: A child's environment for ``peak_tensor_mb`` (bench_pix2pix): TF's CPU tensors come from its BFC allocator, the
+#: one TF uses on a GPU, which counts its peak (``get_memory_info("CPU:0")``); read only before TF is imported.
+TENSOR_PEAK_ENV = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                    "TF_ENABLE_ONEDNN_OPTS", "TFI2I_TRANSPOSED_CONV")
+                    "TF_ENABLE_ONEDNN_OPTS", "TFI2I_TRANSPOSED_CONV", "TFI2I_CONV", "TF_CPU_ALLOCATOR_USE_BFC")
 
 
 def cpu_model_and_flags(cpuinfo="/proc/cpuinfo"):

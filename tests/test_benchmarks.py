@@ -46,7 +46,9 @@ def test_pix2pix_inference_benchmark_and_profile_both_decoder_forms():
     prof = bench("profile_pix2pix.py", "--task", "infer", "--size", "256", "--steps", "1", "--warmup", "1",
                  "--transposed", "subpixel", "--width", "8")["results"][0]
     types = {row["type"] for row in prof["by_type"]}
-    assert "Conv2D" in types and "Conv2DBackpropInput" not in types  # the frozen sub-pixel decoder ran
+    # the frozen sub-pixel decoder ran: forward convolutions only (with oneDNN, TF's default on AVX-512 CPUs, they
+    # are named _MklNativeConv2D, _MklNativePadWithConv2D)
+    assert any(t.endswith("Conv2D") for t in types) and not any("Conv2DBackpropInput" in t for t in types), types
     assert prof["total_self_ms_per_step"] > 0 and 0.9 < sum(r["share"] for r in prof["by_type"]) <= 1.0001
 
 

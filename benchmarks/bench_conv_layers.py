@@ -105,6 +105,11 @@ def bench_tf(batch, warmup, steps, names=""):
             for form in ("native", "subpixel", "matmul"):
                 row[f"train_{form}_ms"] = 1000 * median_time(
                     lambda fn=layer_train_fn(tf, x, wv, dy, shape, form): [t.numpy() for t in fn()], warmup, steps)
+        else:  # the same for the forms of tfi2i.layers.conv that apply to this shape
+            wv = tf.Variable(w)
+            for form in conv_forms(osz, cout):
+                row[f"train_{form}_ms"] = 1000 * median_time(
+                    lambda fn=conv_train_fn(tf, xp, wv, dy, stride, form): [t.numpy() for t in fn()], warmup, steps)
         results.append(row)
     import keras
     return results, {"tensorflow": tf.__version__, "keras": keras.__version__,
@@ -130,6 +135,30 @@ def layer_train_fn(tf, x, w, dy, shape, form):
                 y = matmul_conv2d_transpose(x, w, (2, 2), "same")
             loss = tf.reduce_sum(y * dy)
         return tape.gradient(loss, [x, w])
+    return fn
+
+
+def conv_forms(out_size, filters):
+    """The `tfi2i.layers.conv` forms timed for a convolution: im2col + matmul for tiny outputs, the tap forms for
+    few filters (the others' copies grow with the layer and cost more than they could save)."""
+    return ("native",) + (("matmul",) if out_size <= 8 else ()) + (("taps", "shift_add") if filters <= 4 else ())
+
+
+def conv_train_fn(tf, xp, w, dy, stride, form):
+    """Forward and both gradients of one convolution (padded input, VALID) in one `tfi2i.layers.conv` form."""
+    from tfi2i.layers import conv
+
+    fns = {"native": lambda: tf.nn.conv2d(xp, w, stride, "VALID"),
+           "matmul": lambda: conv.matmul_conv2d(xp, w, (stride, stride), "valid"),
+           "taps": lambda: conv.taps_filter_gradient(xp, w, (stride, stride), "valid"),
+           "shift_add": lambda: conv.shift_add_conv2d(xp, w, (stride, stride), "valid")}
+
+    @tf.function
+    def fn():
+        with tf.GradientTape() as tape:
+            tape.watch(xp)
+            loss = tf.reduce_sum(fns[form]() * dy)
+        return tape.gradient(loss, [xp, w])
     return fn
 
 

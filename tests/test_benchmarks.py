@@ -58,7 +58,10 @@ def test_conv_layers_benchmark_times_each_kernel_and_the_decoder_forms():
     assert set(rows) == {"D conv5", "G up8"} and out["batch"] == 1
     assert all(r[f"{k}_ms"] > 0 for r in rows.values() for k in ("forward", "input_grad", "filter_grad"))
     assert rows["G up8"]["train_native_ms"] > 0 and rows["G up8"]["train_matmul_ms"] > 0
-    assert "train_native_ms" not in rows["D conv5"]  # only transposed layers have the decoder forms
+    assert "train_subpixel_ms" not in rows["D conv5"]  # the decoder forms: transposed layers only
+    # a 1-filter convolution: its tap forms, not im2col (30x30 output)
+    assert all(rows["D conv5"][f"train_{f}_ms"] > 0 for f in ("native", "taps", "shift_add"))
+    assert "train_matmul_ms" not in rows["D conv5"]
 
 
 def test_watch_measures_a_childs_peak_and_kills_past_the_guard():
@@ -72,3 +75,45 @@ def test_watch_measures_a_childs_peak_and_kills_past_the_guard():
     assert run["peak_rss_mb"] >= 300
     run = watch(grow, max_rss_mb=100, poll_s=0.05)
     assert run["killed"] and "guard" in run["killed"] and run["returncode"] != 0
+
+
+def test_memory_profile_replay_finds_the_peak_and_who_holds_it():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from memory_profile import MB, replay, summary
+
+    def ev(t, alloc, addr, mb, in_use_mb, op="A"):
+        return {"t_ps": t, "alloc": alloc, "addr": addr, "bytes": int(mb * MB), "in_use": int(in_use_mb * MB),
+                "op": op, "region": "output", "shape": "[2]", "allocator": "bfc"}
+
+    # 10 MB held before the call; the call makes a (4), b (2), frees a, makes c (5): peak 17 MB with b and c live,
+    # not 16 MB with a and b; a buffer from before (addr 99) freed at the end
+    events = [ev(1, True, 1, 4, 14, "a"), ev(2, True, 2, 2, 16, "b"), ev(3, False, 1, 4, 12, "a"),
+              ev(4, True, 3, 5, 17, "c"), ev(5, False, 99, 3, 14, "w")]
+    peak, live = replay(events)
+    assert peak == 17 * MB and sorted(e["op"] for e in live) == ["b", "c"]
+    s = summary(events)
+    assert s["peak_mb"] == 17 and s["in_use_at_start_mb"] == 10
+    assert s["made_by_the_call_live_at_peak_mb"] == 7 and s["held_from_before_mb"] == 10
+    assert [o["op"] for o in s["live_at_peak_top_ops"]] == ["c", "b"]
+
+
+def test_memory_profile_of_a_real_call_names_its_ops():
+    """In a child with TF's BFC allocator on the CPU: a [512, 512] float32 product (1 MiB) live at the peak."""
+    code = (
+        "import json, sys; sys.path.insert(0, 'benchmarks')\n"
+        "import tensorflow as tf\n"
+        "from memory_profile import profile, summary\n"
+        "x = tf.ones([512, 512])\n"
+        "f = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x) * 2.0))\n"
+        "f(x)\n"
+        "s = summary(profile(lambda: f(x).numpy(), sys.argv[1]))\n"
+        "print(json.dumps(s))\n")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, text=True, cwd=REPO,
+                              timeout=120, env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert s["events"] > 0 and s["held_from_before_mb"] >= 1.0  # x, made before the call
+    top = s["live_at_peak_top_ops"][0]
+    assert "MatMul" in top["op"] and abs(top["mb"] - 1.0) < 0.01 and "[512,512]" in top["shapes"]

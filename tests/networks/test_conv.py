@@ -29,12 +29,15 @@ def _close(got, want, rtol):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=rtol * float(np.max(np.abs(b.numpy()))))
 
 
-@pytest.mark.parametrize("form", ["matmul", "taps"])
+FORMS = {"matmul": C.matmul_conv2d, "taps": C.taps_filter_gradient, "shift_add": C.shift_add_conv2d}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("size,stride,padding,filters", [(8, 2, "same", 5), (7, 2, "same", 3), (6, 1, "valid", 1),
                                                          (9, 1, "same", 2), (4, 2, "valid", 6), (2, 2, "same", 4)])
 def test_conv_forms_equal_tf_conv2d_with_gradients(form, size, stride, padding, filters):
     x, w = _t(2, size, size, 3), _t(4, 4, 3, filters)
-    fn = C.matmul_conv2d if form == "matmul" else C.taps_filter_gradient
+    fn = FORMS[form]
     seed = RNG.bit_generator.state
     want = _grads(lambda x, w: tf.nn.conv2d(x, w, stride, padding.upper()), x, w)
     RNG.bit_generator.state = seed  # the same upstream gradient
@@ -42,15 +45,19 @@ def test_conv_forms_equal_tf_conv2d_with_gradients(form, size, stride, padding, 
     _close(got, want, 1e-5)
 
 
-def test_taps_filter_gradient_by_hand():
-    """1x1 kernel, one pixel each: dW = x * dy exactly; 2 taps in 1-D: dW[j] = sum_i x[i + j] dy[i]."""
+@pytest.mark.parametrize("form", ["taps", "shift_add"])
+def test_tap_forms_by_hand(form):
+    """2 taps in 1-D: y[i] = x[i] w0 + x[i+1] w1; dW[j] = sum_i x[i + j] dy[i]; dx[k] = sum_j w[j] dy[k - j]."""
     x = tf.constant([[[[1.0], [2.0], [3.0]]]])  # (1, 1, 3, 1)
     w = tf.Variable(tf.constant([[[[0.5]], [[-1.0]]]]))  # (1, 2, 1, 1)
     with tf.GradientTape() as tape:
-        y = C.taps_filter_gradient(x, w, (1, 1), "valid")  # [1*.5 - 2, 2*.5 - 3] = [-1.5, -2]
+        tape.watch(x)
+        y = FORMS[form](x, w, (1, 1), "valid")  # [1*.5 - 2, 2*.5 - 3] = [-1.5, -2]
         loss = tf.reduce_sum(y * tf.constant([[[[1.0], [10.0]]]]))
+    dx, dw = tape.gradient(loss, [x, w])
     np.testing.assert_allclose(y.numpy().ravel(), [-1.5, -2.0])
-    np.testing.assert_allclose(tape.gradient(loss, w).numpy().ravel(), [1 * 1 + 2 * 10, 2 * 1 + 3 * 10])
+    np.testing.assert_allclose(dw.numpy().ravel(), [1 * 1 + 2 * 10, 2 * 1 + 3 * 10])
+    np.testing.assert_allclose(dx.numpy().ravel(), [0.5 * 1, -1 * 1 + 0.5 * 10, -1 * 10])
 
 
 @pytest.mark.parametrize("size,kernel,stride,padding", [(1, 4, 2, "same"), (3, 4, 2, "same"), (2, 4, 2, "valid"),
@@ -72,14 +79,17 @@ def test_choose_rules(monkeypatch):
     b = (1,)
     assert C.choose("conv", b + (4, 4, 512), (4, 4, 512, 512), (2, 2)) == "matmul"  # 2x2 output (U-Net down7)
     assert C.choose("conv", b + (8, 8, 512), (4, 4, 512, 512), (2, 2)) == "native"  # 4x4 output
-    assert C.choose("conv", b + (33, 33, 512), (4, 4, 512, 1), (1, 1)) == "taps"  # PatchGAN's last layer
+    assert C.choose("conv", b + (33, 33, 512), (4, 4, 512, 1), (1, 1)) == "shift_add"  # PatchGAN's last layer
     assert C.choose("conv", b + (None, None, 512), (4, 4, 512, 1), (1, 1)) == "native"  # unknown size: native
     assert C.choose("transposed", b + (8, 8, 1024), (4, 4), (2, 2)) == "matmul"
     assert C.choose("transposed", b + (16, 16, 1024), (4, 4), (2, 2)) == "native"
     assert C.choose("transposed", b + (2, 2, 1024), (3, 3), (2, 2)) == "native"  # 3x3 / 2: not a multiple
     assert C.choose("conv", b + (4, 4, 8), (4, 4, 8, 8), (2, 2), "native") == "native"
     assert C.choose("conv", b + (4, 4, 128), (4, 4, 128, 128), (2, 2)) == "native"  # narrow: the extra ops cost more
-    assert C.choose("conv", b + (33, 33, 64), (4, 4, 64, 1), (1, 1)) == "native"
+    assert C.choose("conv", b + (33, 33, 64), (4, 4, 64, 1), (1, 1)) == "native"  # patch 1024 numbers
+    assert C.choose("conv", b + (33, 33, 128), (4, 4, 128, 1), (1, 1)) == "shift_add"  # patch 2048
+    assert C.choose("conv", b + (518, 1030, 64), (7, 7, 64, 3), (1, 1)) == "shift_add"  # pix2pixHD G's last layer
+    assert C.choose("conv", b + (518, 1030, 64), (7, 7, 64, 5), (1, 1)) == "native"  # 5 filters
     monkeypatch.setenv("TFI2I_CONV", "native")
     assert C.choose("conv", b + (33, 33, 512), (4, 4, 512, 1), (1, 1)) == "native"
     monkeypatch.setenv("TFI2I_CONV", "fast")
@@ -90,7 +100,7 @@ def test_choose_rules(monkeypatch):
 
 
 def test_layers_pick_their_forms_in_the_graph_and_keep_weights(monkeypatch):
-    """A 2x2-output conv runs MatMul, a 1-filter conv keeps oneDNN's forward, a 2x2-input decoder runs MatMul."""
+    """A 2x2-output conv, a 1-filter conv (shift-add) and a 2x2-input decoder run MatMul and no convolution kernel."""
     monkeypatch.delenv("TFI2I_CONV", raising=False)
     monkeypatch.delenv("TFI2I_TRANSPOSED_CONV", raising=False)
     if tf.config.list_logical_devices("GPU"):
@@ -114,7 +124,8 @@ def test_layers_pick_their_forms_in_the_graph_and_keep_weights(monkeypatch):
         return {op.type for op in tf.function(fn).get_concrete_function(spec).graph.get_operations()}
 
     assert "MatMul" in graph_ops(layers["down"], tf.TensorSpec((None, 4, 4, c))) - {"Conv2D"}
-    assert "Conv2D" in graph_ops(layers["logit"], tf.TensorSpec((None, 4, 4, c)))
+    logit_ops = graph_ops(layers["logit"], tf.TensorSpec((None, 4, 4, c)))
+    assert "MatMul" in logit_ops and "Conv2D" not in logit_ops
     up_ops = graph_ops(layers["up"], tf.TensorSpec((None, 2, 2, c)))
     assert "MatMul" in up_ops and "Conv2DBackpropInput" not in up_ops
     assert "Conv2DBackpropInput" in graph_ops(layers["up"], tf.TensorSpec((None, None, None, c)))  # size unknown

@@ -52,6 +52,7 @@ import keras
 import tensorflow as tf
 
 from tfi2i.layers import ReflectionPad2D, conv_init, make_norm, torch_bias_init
+from tfi2i.layers.conv import Conv2D
 from tfi2i.layers.transposed import Conv2DTranspose
 
 
@@ -61,8 +62,10 @@ def _conv(h, filters, kernel, stride, name, pad=0):
     fan_in = int(h.shape[-1]) * kernel * kernel
     if pad:
         h = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(h)
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding="valid", kernel_initializer=conv_init(),
-                               bias_initializer=torch_bias_init(fan_in), name=name)(h)
+    # tfi2i's Conv2D: Keras' layer and weights; on a CPU the last 7x7 layer (64 -> 3) runs `shift_add_conv2d`
+    # (TF's Eigen kernels build two 6.3 GB im2col buffers for its gradients at 1024x512: README "Speed")
+    return Conv2D(filters, kernel, strides=stride, padding="valid", kernel_initializer=conv_init(),
+                  bias_initializer=torch_bias_init(fan_in), name=name)(h)
 
 
 def _deconv(h, filters, name):

@@ -76,8 +76,10 @@ def summary(events, top=20):
     """JSON-ready: the peak, what the call had made and still held then (by op, by kind), the rest held before."""
     peak, live = replay(events)
     made = sum(e["bytes"] for e in live)
-    by_op, by_region = {}, {}
+    by_op, by_region, by_scope = {}, {}, {}
     for e in live:
+        scope = e["op"].removeprefix("gradient_tape/").split("/")[0]
+        by_scope[scope] = by_scope.get(scope, 0.0) + e["bytes"] / MB
         key = e["op"]
         entry = by_op.setdefault(key, {"op": key, "mb": 0.0, "tensors": 0, "shapes": {}})
         entry["mb"] += e["bytes"] / MB
@@ -91,6 +93,8 @@ def summary(events, top=20):
     return {"events": len(events), "peak_mb": peak / MB, "in_use_at_start_mb": start / MB,
             "made_by_the_call_live_at_peak_mb": made / MB, "held_from_before_mb": (peak - made) / MB,
             "live_at_peak_by_kind_mb": dict(sorted(by_region.items(), key=lambda kv: -kv[1])),
+            # the op's first name scope (its network: G, each D, VGG; a gradient's under the forward op's)
+            "live_at_peak_by_scope_mb": dict(sorted(by_scope.items(), key=lambda kv: -kv[1])[:top]),
             "live_at_peak_top_ops": ops[:top], "ops_live_at_peak": len(ops)}
 
 

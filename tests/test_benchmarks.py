@@ -88,13 +88,14 @@ def test_memory_profile_replay_finds_the_peak_and_who_holds_it():
     # 10 MB held before the call; the call makes a (4), b (2), frees a, makes c (5): peak 17 MB with b and c live,
     # not 16 MB with a and b; a buffer from before (addr 99) freed at the end
     events = [ev(1, True, 1, 4, 14, "a"), ev(2, True, 2, 2, 16, "b"), ev(3, False, 1, 4, 12, "a"),
-              ev(4, True, 3, 5, 17, "c"), ev(5, False, 99, 3, 14, "w")]
+              ev(4, True, 3, 5, 17, "gradient_tape/c/Conv2DBackpropInput"), ev(5, False, 99, 3, 14, "w")]
     peak, live = replay(events)
-    assert peak == 17 * MB and sorted(e["op"] for e in live) == ["b", "c"]
+    assert peak == 17 * MB and sorted(e["op"] for e in live) == ["b", "gradient_tape/c/Conv2DBackpropInput"]
     s = summary(events)
     assert s["peak_mb"] == 17 and s["in_use_at_start_mb"] == 10
     assert s["made_by_the_call_live_at_peak_mb"] == 7 and s["held_from_before_mb"] == 10
-    assert [o["op"] for o in s["live_at_peak_top_ops"]] == ["c", "b"]
+    assert [o["op"] for o in s["live_at_peak_top_ops"]] == ["gradient_tape/c/Conv2DBackpropInput", "b"]
+    assert s["live_at_peak_by_scope_mb"] == {"c": 5, "b": 2}  # a gradient counts under its forward op's scope
 
 
 def test_memory_profile_of_a_real_call_names_its_ops():

@@ -33,7 +33,8 @@ The kernel is the layer's own ``(k, k, in, filters)`` variable in every form
 numbers), so gradients reach it and checkpoints do not change; outputs and gradients equal TensorFlow's kernels' to float rounding (tested). The
 matmul form of a transposed convolution (inputs of 8x8 and less) is
 `tfi2i.layers.transposed.matmul_conv2d_transpose`; its rule is here (`choose`).
-A whole pix2pix step gained 8 % at batch 1 and 10 % at batch 4 (README, Speed).
+A whole pix2pix step gained 8 % at batch 1 and 10 % at batch 4 on the AVX2 EPYC (Eigen), 8-13 % and 6-9 % on
+the AVX-512 one (oneDNN; README, Speed).
 
 ``implementation="auto"`` (default) picks by the static shapes at trace time
 (`choose`), on a CPU only: with a GPU visible every layer keeps cuDNN's

@@ -29,8 +29,9 @@ replace them win with both libraries (measured on each: README "Speed").
   24.8 -> 16.0 ms and 32.0 -> 19.9 ms).
 
 The kernel is the layer's own ``(k, k, in, filters)`` variable in every form
-(reshaped; `shift_add_conv2d` also transposes it, at most ``16 * in * 4``
-numbers), so gradients reach it and checkpoints do not change; outputs and gradients equal TensorFlow's kernels' to float rounding (tested). The
+(reshaped; `shift_add_conv2d` also transposes it, ``kh * kw * in`` times at
+most 4 numbers), so gradients reach it and checkpoints do not change; outputs
+and gradients equal TensorFlow's kernels' to float rounding (tested). The
 matmul form of a transposed convolution (inputs of 8x8 and less) is
 `tfi2i.layers.transposed.matmul_conv2d_transpose`; its rule is here (`choose`).
 A whole pix2pix step gained 8 % at batch 1 and 10 % at batch 4 on the AVX2 EPYC (Eigen), 8-13 % and 6-9 % on

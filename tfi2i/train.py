@@ -863,8 +863,12 @@ def write_samples(model, samples, workdir, step, writer=None):
 
     from tfi2i.visualize import image_grid, save_png
 
-    panels = model.sample_panels(samples)
-    arrays = [np.asarray(p) for _, p in panels]
+    # one example at a time: a batch of full-size samples through G at once held 4 GB more than the training step
+    # itself for pix2pixHD 512p (4 pairs at 1024x512); every model samples with training=False, per example
+    count = int(tf.nest.flatten(samples)[0].shape[0])
+    parts = [model.sample_panels(tf.nest.map_structure(lambda t, i=i: t[i:i + 1], samples)) for i in range(count)]
+    panels = [(name, np.concatenate([np.asarray(part[k][1]) for part in parts])) for k, (name, _) in enumerate(parts[0])]
+    arrays = [p for _, p in panels]
     rows = [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
     grid = image_grid(rows)
     save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), grid)

@@ -864,7 +864,7 @@ def write_samples(model, samples, workdir, step, writer=None):
     from tfi2i.visualize import image_grid, save_png
 
     # one example at a time: a batch of full-size samples through G at once held 4 GB more than the training step
-    # itself for pix2pixHD 512p (4 pairs at 1024x512); every model samples with training=False, per example
+    # itself for pix2pixHD 512p (its 2 pairs at 1024x512); every model samples with training=False, per example
     count = int(tf.nest.flatten(samples)[0].shape[0])
     parts = [model.sample_panels(tf.nest.map_structure(lambda t, i=i: t[i:i + 1], samples)) for i in range(count)]
     panels = [(name, np.concatenate([np.asarray(part[k][1]) for part in parts])) for k, (name, _) in enumerate(parts[0])]

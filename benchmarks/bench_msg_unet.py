@@ -109,7 +109,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_pix2pix import peak_gpu_mb, peak_host_mb, peak_tensor_mb, report, time_calls  # noqa: E402
-from machine import TENSOR_PEAK_ENV, child_json  # noqa: E402
+import memory_profile  # noqa: E402
+from machine import child_json  # noqa: E402
 
 MODELS = ("msg", "hd_global3", "hd_global", "hd_local")
 SIZES = "512x256,1024x512,2048x1024"
@@ -242,7 +243,7 @@ def build_train_model(cfg):
     return model, optimizers
 
 
-def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, memory_profile=None):
+def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, profile_dir=None):
     import numpy as np
     import tensorflow as tf
 
@@ -266,10 +267,8 @@ def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, me
 
     median, times = time_calls(one, warmup, repeats)
     profiled = {}
-    if memory_profile:  # one more step, under the profiler
-        from memory_profile import profile, summary
-
-        profiled["memory_profile"] = summary(profile(one, memory_profile))
+    if profile_dir:  # one more step, under the profiler
+        profiled["memory_profile"] = memory_profile.summary(memory_profile.profile(one, profile_dir))
     c_in = cfg.generator.input_channels + cfg.generator.output_channels
     d_flops = [count_flops(d, (h >> k, w >> k, c_in), batch=1) for k, d in enumerate(model.discriminators)]
     vgg_flops = [count_flops(model.vgg, (h >> k, w >> k, 3), batch=1) for k in range(len(model.discriminators))
@@ -299,7 +298,7 @@ def run_one(args):
         result = run_infer(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats)
     else:
         result = run_train(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats,
-                           recompute=args.recompute, memory_profile=args.memory_profile)
+                           recompute=args.recompute, profile_dir=args.memory_profile)
     result.update({"tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task, "width": w,
                    "height": h, "batch": args.batch, "xla": args.xla, "mixed_precision": args.mixed_precision,
                    "warmup": args.warmup, "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(),
@@ -317,7 +316,7 @@ def measure(model, task, w, h, repeats, args):
     cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision + ["--recompute"] * args.recompute
     if task == "train" and args.memory_profile:
         cmd += ["--memory-profile", os.path.join(args.memory_profile, f"{model}_{w}x{h}")]
-    env = {**os.environ, **TENSOR_PEAK_ENV} if args.tensor_peak or args.memory_profile else None
+    env = memory_profile.child_env(args)
     run = child_json(cmd, timeout=args.timeout, max_rss_mb=args.max_rss_gb * 1024,
                      min_free_mb=args.min_free_gb * 1024, env=env)
     print(f"[bench_msg_unet] {model} {task} {w}x{h}: "
@@ -360,11 +359,7 @@ def main():
     p.add_argument("--train-repeats", type=int, default=2)
     p.add_argument("--recompute", action="store_true",
                    help="training with msg.recompute=true (each block's intermediates recomputed in the backward pass)")
-    p.add_argument("--tensor-peak", action="store_true",
-                   help="children allocate tensors with TF's BFC allocator and report its peak (peak_tensor_mb)")
-    p.add_argument("--memory-profile", default=None, metavar="DIR",
-                   help="profile one more training step's allocations (trace under DIR; implies --tensor-peak): "
-                        "JSON memory_profile, the tensors live at the allocator's peak by op (memory_profile.py)")
+    memory_profile.add_arguments(p)
     p.add_argument("--timeout", type=int, default=900, help="seconds per configuration (one subprocess)")
     p.add_argument("--max-rss-gb", type=float, default=18.0,
                    help="kill a configuration whose resident memory passes this (0: no limit)")

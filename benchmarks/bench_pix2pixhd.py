@@ -47,7 +47,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench_pix2pix import peak_gpu_mb, peak_host_mb, peak_tensor_mb, report, time_calls  # noqa: E402
-from machine import TENSOR_PEAK_ENV, child_json  # noqa: E402
+import memory_profile  # noqa: E402
+from machine import child_json  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INPUTS = {"x": 35, "instances": 1}  # Cityscapes: 35 labelIds one-hot + the instance edge map
@@ -123,7 +124,7 @@ def build_train_model(model, d_channels=39):
     return gan
 
 
-def run_train(model, w, h, batch, xla, warmup, repeats, memory_profile=None):
+def run_train(model, w, h, batch, xla, warmup, repeats, profile_dir=None):
     import tensorflow as tf
 
     from tfi2i.flops import count_flops
@@ -136,11 +137,9 @@ def run_train(model, w, h, batch, xla, warmup, repeats, memory_profile=None):
     baseline = peak_host_mb()
     median, times = time_calls(lambda: {k: v.numpy() for k, v in step(data).items()}, warmup, repeats)
     profiled = {}
-    if memory_profile:  # one more step, under the profiler
-        from memory_profile import profile, summary
-
-        profiled["memory_profile"] = summary(profile(lambda: {k: v.numpy() for k, v in step(data).items()},
-                                                     memory_profile))
+    if profile_dir:  # one more step, under the profiler
+        profiled["memory_profile"] = memory_profile.summary(memory_profile.profile(
+            lambda: {k: v.numpy() for k, v in step(data).items()}, profile_dir))
     d_flops = [count_flops(d, (h >> k, w >> k, 39), batch=batch) for k, d in enumerate(gan.discriminators)]
     forward = {"G": generator_flops(gan.generator, w, h, batch), "D_one_pass": sum(d_flops),
                "VGG_one_pass": count_flops(gan.vgg, (h, w, 3), batch=batch)}
@@ -156,7 +155,7 @@ def run_one(args):
 
     w, h = parse_size(args.one_size)
     run = (run_infer if args.one_task == "infer" else
-           lambda *a: run_train(*a, memory_profile=args.memory_profile))
+           lambda *a: run_train(*a, profile_dir=args.memory_profile))
     result = run(args.one_model, w, h, args.batch, args.xla == "on", args.warmup, args.one_repeats)
     result.update({"framework": "tf", "tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task,
                    "width": w, "height": h, "batch": args.batch, "xla": args.xla == "on", "warmup": args.warmup,
@@ -172,7 +171,7 @@ def compare(model, task, w, h, repeats, args):
               "--batch", str(args.batch), "--xla", args.xla]
     if task == "train" and args.memory_profile:
         tf_cmd += ["--memory-profile", os.path.join(args.memory_profile, f"{model}_{w}x{h}")]
-    env = {**os.environ, **TENSOR_PEAK_ENV} if args.tensor_peak or args.memory_profile else None
+    env = memory_profile.child_env(args)
     entry = {"model": model, "task": task, "size": f"{w}x{h}", "batch": args.batch,
              "tf": child_json(tf_cmd, timeout=args.timeout, env=env)}
     print(f"[bench_pix2pixhd] {model} {task} {w}x{h} tf: {entry['tf'].get('median_s', entry['tf'].get('error'))}",
@@ -212,11 +211,7 @@ def main():
     p.add_argument("--train-repeats", type=int, default=2)
     p.add_argument("--torch-python", default=sys.executable,
                    help="python with torch for the reference ('none' skips it; default: this interpreter)")
-    p.add_argument("--tensor-peak", action="store_true",
-                   help="TF children allocate tensors with TF's BFC allocator and report its peak (peak_tensor_mb)")
-    p.add_argument("--memory-profile", default=None, metavar="DIR",
-                   help="profile one more training step's allocations (trace under DIR; implies --tensor-peak): "
-                        "JSON memory_profile, the tensors live at the allocator's peak by op (memory_profile.py)")
+    memory_profile.add_arguments(p)
     p.add_argument("--timeout", type=int, default=1800, help="seconds per configuration (one subprocess)")
     # one configuration in this process (what the parent starts)
     p.add_argument("--one-model", default=None, help=argparse.SUPPRESS)

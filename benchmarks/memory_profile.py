@@ -23,6 +23,23 @@ import shutil
 MB = 2 ** 20
 
 
+def add_arguments(parser):
+    """The two memory flags of the benchmarks that run TF children (``--tensor-peak``, ``--memory-profile DIR``)."""
+    parser.add_argument("--tensor-peak", action="store_true",
+                        help="TF children allocate tensors with TF's BFC allocator and report its peak "
+                             "(peak_tensor_mb)")
+    parser.add_argument("--memory-profile", default=None, metavar="DIR",
+                        help="profile one more training step's allocations (trace under DIR; implies --tensor-peak): "
+                             "JSON memory_profile, the tensors live at the allocator's peak by op (memory_profile.py)")
+
+
+def child_env(args):
+    """The environment of a TF child for those flags (``machine.TENSOR_PEAK_ENV`` added), or None (inherit)."""
+    from machine import TENSOR_PEAK_ENV
+
+    return {**os.environ, **TENSOR_PEAK_ENV} if args.tensor_peak or args.memory_profile else None
+
+
 def _stats(event, stat_metadata):
     out = {}
     for s in event.stats:

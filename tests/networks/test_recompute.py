@@ -62,3 +62,33 @@ def test_training_step_gives_the_same_loss_gradients_and_moving_statistics():
     out_a, out_b = plain(inputs, training=False), again(inputs, training=False)
     for name in out_a:
         np.testing.assert_allclose(out_b[name], out_a[name], atol=1e-5)
+
+
+def test_the_recomputation_waits_for_the_output_gradient():
+    """In a graph the second forward pass must depend on dy; else it runs during the forward pass (no memory saved)."""
+    from tfi2i.layers.recompute import recompute
+
+    kernel = tf.Variable(tf.random.stateless_normal([3, 3, 2, 2], [5, 6]))
+
+    @tf.function(autograph=False)
+    def backward(x, seed):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = recompute(lambda t: tf.nn.relu(tf.nn.conv2d(t, kernel, 1, "SAME")), x, [kernel])
+        return tape.gradient(y, [x, kernel], output_gradients=seed)
+
+    x = tf.random.stateless_normal([1, 6, 6, 2], [7, 8])
+    graph = backward.get_concrete_function(x, tf.zeros_like(x)).graph
+
+    def ancestors(op, seen=None):
+        seen = set() if seen is None else seen
+        for parent in [t.op for t in op.inputs] + list(op.control_inputs):
+            if parent.name not in seen:
+                seen.add(parent.name)
+                ancestors(parent, seen)
+        return seen
+
+    forwards = [op for op in graph.get_operations() if op.type == "Conv2D"]
+    assert len(forwards) == 2  # the forward pass and its recomputation (the gradients are other op types)
+    waits = ["seed" in ancestors(op) for op in forwards]
+    assert sorted(waits) == [False, True], waits

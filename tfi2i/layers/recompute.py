@@ -61,11 +61,16 @@ def recompute(fn, x, variables):
         y = fn(x)
 
         def grad(dy, variables=None):
+            # In a graph the recomputation would otherwise depend on x alone, and the executor would run it
+            # as soon as x exists, during the forward pass: every block's intermediates would be alive at once
+            # again. The control dependency on dy holds it back until this block's backward pass.
+            with tf.control_dependencies([dy]):
+                x_again = tf.identity(x)
             with frozen_statistics(), tf.GradientTape() as tape:
-                tape.watch(x)
-                again = fn(x)
+                tape.watch(x_again)
+                again = fn(x_again)
             wanted = list(variables or [])
-            grads = tape.gradient(again, [x] + wanted, output_gradients=dy)
+            grads = tape.gradient(again, [x_again] + wanted, output_gradients=dy)
             return grads[0], grads[1:]
 
         return y, grad

@@ -79,3 +79,17 @@ def killed_copy(workdir, step, dest):
     assert kept and kept[-1] == f"ckpt-{step}", f"{workdir} has no checkpoint at step {step}: {kept}"
     tf.compat.v1.train.update_checkpoint_state(str(ckpt), kept[-1], all_model_checkpoint_paths=kept)
     return pathlib.Path(dest)
+
+
+def waits_for(op, name) -> bool:
+    """Whether graph op ``op`` depends, through data or control inputs, on an op named ``name``."""
+    seen, todo = set(), [op]
+    while todo:
+        current = todo.pop()
+        for parent in [t.op for t in current.inputs] + list(current.control_inputs):
+            if parent.name == name:
+                return True
+            if parent.name not in seen:
+                seen.add(parent.name)
+                todo.append(parent)
+    return False

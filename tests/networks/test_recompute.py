@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from tests.helpers import waits_for
 from tfi2i.flops import count_flops
 from tfi2i.layers.recompute import RecomputedBlock
 from tfi2i.networks.msg_unet import msg_unet_generator
@@ -80,15 +81,8 @@ def test_the_recomputation_waits_for_the_output_gradient():
     x = tf.random.stateless_normal([1, 6, 6, 2], [7, 8])
     graph = backward.get_concrete_function(x, tf.zeros_like(x)).graph
 
-    def ancestors(op, seen=None):
-        seen = set() if seen is None else seen
-        for parent in [t.op for t in op.inputs] + list(op.control_inputs):
-            if parent.name not in seen:
-                seen.add(parent.name)
-                ancestors(parent, seen)
-        return seen
-
     forwards = [op for op in graph.get_operations() if op.type == "Conv2D"]
     assert len(forwards) == 2  # the forward pass and its recomputation (the gradients are other op types)
-    waits = ["seed" in ancestors(op) for op in forwards]
+    waits = [waits_for(op, "seed") for op in forwards]
     assert sorted(waits) == [False, True], waits
+

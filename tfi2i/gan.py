@@ -318,10 +318,10 @@ class PairedGAN(keras.Model):
                     d_total, d_logs = self.weighted_sum(
                         self.discriminator_terms(batch, tf.nest.map_structure(tf.stop_gradient, fake), training=True)
                     )
-                    d_scaled = _scale(self.d_optimizer, d_total)
+                    d_scaled = scaled_loss(self.d_optimizer, d_total)
                 self._update(d_tape, self.d_optimizer, d_scaled, self.discriminator_variables)
             g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=True))
-            g_scaled = _scale(self.g_optimizer, g_total)
+            g_scaled = scaled_loss(self.g_optimizer, g_total)
         self._update(g_tape, self.g_optimizer, g_scaled, self.generator_variables)
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
@@ -394,14 +394,27 @@ class OneForwardGAN(PairedGAN):
             g_terms, d_terms = self.objective(batch, fake, training=True)
             g_total, g_logs = self.weighted_sum(g_terms)
             d_total, d_logs = self.weighted_sum(d_terms)
-            g_scaled, d_scaled = _scale(self.g_optimizer, g_total), _scale(self.d_optimizer, d_total)
+            g_scaled, d_scaled = scaled_loss(self.g_optimizer, g_total), scaled_loss(self.d_optimizer, d_total)
         g_grads = self.generator_gradients(g_tape.gradient(g_scaled, g_vars))
         d_grads = d_tape.gradient(d_scaled, d_vars)
-        for optimizer, grads, variables in ((self.g_optimizer, g_grads, g_vars), (self.d_optimizer, d_grads, d_vars)):
-            pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-            if pairs:
-                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        self.apply_both(g_grads, d_grads, after=[g_total, d_total])
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
+
+    def apply_both(self, g_grads, d_grads, after=()):
+        """G's update, then D's, each with the gradients that exist (aligned with the variable lists).
+
+        ``after``: the step's losses. The updates wait for them, so every
+        forward pass has read the weights before they change. TensorFlow's
+        automatic control dependencies did not guarantee it for a D pass whose
+        only consumer is a loss and G's gradient (`MSGUNet`'s scale-by-scale
+        step read D's updated weights in some runs).
+        """
+        with tf.control_dependencies(list(after)):
+            for optimizer, grads, variables in ((self.g_optimizer, g_grads, self.generator_variables),
+                                                (self.d_optimizer, d_grads, self.discriminator_variables)):
+                pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+                if pairs:
+                    optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
 
 def _loss_scaled(optimizer):
@@ -410,7 +423,7 @@ def _loss_scaled(optimizer):
     return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
-def _scale(optimizer, loss):
+def scaled_loss(optimizer, loss):
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
 
 

@@ -41,6 +41,34 @@ def test_l1_per_example():
     np.testing.assert_allclose(losses.l1_loss(y, y_fake), [0.5, 0.75])
 
 
+def test_absolute_has_tf_abs_gradient_and_keeps_only_the_sign_for_it():
+    x = tf.constant([-2.0, -0.0, 0.0, 1e-30, 3.5, -1e-30])
+    dy = tf.constant([1.0, 2.0, 3.0, 4.0, 5.0, -6.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = losses.absolute(x), tf.abs(x)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(tape.gradient(ours, x, dy), tape.gradient(theirs, x, dy))
+    np.testing.assert_array_equal(tape.gradient(ours, x, dy), [-1.0, 0.0, 0.0, 4.0, 5.0, 6.0])  # dy * sign(x)
+
+    @tf.function
+    def grad(a, b):
+        with tf.GradientTape() as t:
+            t.watch(a)
+            loss = tf.reduce_sum(losses.absolute(tf.identity(a - b, name="diff")))
+        return t.gradient(loss, a)
+
+    graph = grad.get_concrete_function(tf.TensorSpec([4]), tf.TensorSpec([4])).graph
+    diff = graph.get_operation_by_name("diff").outputs[0]
+    # the backward pass reads the int8 sign, not the float32 difference (which is freed after the forward pass);
+    # IdentityN is tf.custom_gradient's marker op, and its copy of the difference has no consumer
+    assert sorted(op.type for op in diff.consumers()) == ["Abs", "IdentityN", "Sign"]
+    marker = next(op for op in diff.consumers() if op.type == "IdentityN")
+    assert all(not marker.outputs[i].consumers() for i, t in enumerate(marker.inputs) if t is diff)
+    sign = next(op for op in diff.consumers() if op.type == "Sign").outputs[0].consumers()[0].outputs[0]
+    assert sign.dtype == tf.int8 and [op.type for op in sign.consumers()] == ["Cast"]  # the backward pass's dy * sign
+
+
 def test_unknown_mode():
     with pytest.raises(ValueError, match="gan_mode"):
         losses.d_real_loss(LOGITS, "wgan")

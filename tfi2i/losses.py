@@ -78,9 +78,22 @@ def g_adversarial_loss(logits, mode="vanilla"):
     return d_real_loss(logits, mode)  # vanilla (non-saturating) and lsgan: "fool D into saying real"
 
 
+@tf.custom_gradient
+def absolute(x):
+    """``|x|`` whose backward pass keeps ``sign(x)`` as int8 instead of ``x`` (a quarter of float32's memory).
+
+    The gradient is TensorFlow's own for ``tf.abs``, ``dy * sign(x)`` (0 at 0),
+    bit for bit. An L1 over feature maps keeps one difference per layer alive
+    until the backward pass (the discriminators' feature matching; VGG-19's
+    L1 has a backward pass of its own, `tfi2i.networks.vgg.vgg_l1_loss`).
+    """
+    sign = tf.cast(tf.sign(x), tf.int8)
+    return tf.abs(x), lambda dy: dy * tf.cast(sign, dy.dtype)
+
+
 def l1_loss(y, y_fake):
     """pix2pix Eq. 3, ``E ||y - G(x, z)||_1``: mean absolute error per example, `[B]`."""
-    return per_example_mean(tf.abs(tf.cast(y, tf.float32) - tf.cast(y_fake, tf.float32)))
+    return per_example_mean(absolute(tf.cast(y, tf.float32) - tf.cast(y_fake, tf.float32)))
 
 
 def masked_l2_loss(y, y_fake, mask):
@@ -134,7 +147,7 @@ def feature_matching_loss(fake_features, real_features, weights=None, distance="
         if _is_zero(w):
             continue
         diff = tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32))
-        d = tf.abs(diff) if distance == "l1" else tf.square(diff)
+        d = absolute(diff) if distance == "l1" else tf.square(diff)
         total = total + tf.cast(w, tf.float32) * per_example_mean(d)
     return total
 

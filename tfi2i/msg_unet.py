@@ -46,6 +46,7 @@ from tfi2i.contract import Contract, InputSpec, OutputSpec
 from tfi2i.data.augment import downscale
 from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of, scaled_loss
 from tfi2i.networks import msg_unet as nets
+from tfi2i.networks.vgg import vgg_l1_loss
 
 JUDGED = ("all", "top")
 VGG_LAYERS = ("all", "pix2pixhd")
@@ -65,7 +66,7 @@ class MSGSection:
     top_blocks_only: bool = False  # the other reading: those two blocks at the top level only
     decoder_kernel: int = 4  # kernel of the decoder's stride-1 block after each skip addition
     norm: str = "batch"  # Conv-BatchNorm-LeakyReLU
-    recompute: bool = False  # recompute each block's intermediates in the backward pass (memory; same results)
+    recompute: bool = False  # recompute G's and VGG-19's blocks in the backward pass (memory; same results)
     scale_by_scale: bool = False  # the loss passes (D, VGG) and their backward one scale at a time (memory; same)
     ndf: int = 64  # each D_k: pix2pix's 70x70 PatchGAN
     n_layers_d: int = 3
@@ -133,10 +134,13 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
       vgg_factory: ``() -> keras.Model`` returning the VGG-19 features; called
         in `compile` (training only) when ``g_vgg`` is on.
       vgg_weights: per-layer weights of the VGG term (None: 1 each).
+      scale_by_scale: the loss passes and their backward one scale at a time (`train_step`).
+      recompute: the VGG term recomputes VGG-19's blocks in its backward pass (`vgg_term`; G's blocks are
+        recomputed by the generator, built with ``recompute``).
     """
 
     def __init__(self, generator, discriminators, loss_weights, judged="all", vgg_factory=None, vgg_weights=None,
-                 scale_by_scale=False, **kwargs):
+                 scale_by_scale=False, recompute=False, **kwargs):
         super().__init__(generator, discriminators, loss_weights, gan_mode="lsgan", **kwargs)
         if judged not in JUDGED:
             raise ValueError(f"judged must be one of {JUDGED}, got {judged!r}")
@@ -149,6 +153,7 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
         self.vgg_weights = vgg_weights
         self.vgg = None
         self.scale_by_scale = scale_by_scale
+        self.recompute = recompute
 
     # ------------------------------------------------------------- the pyramids
     def encode(self, batch):
@@ -192,9 +197,12 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
                          "d_fake": losses.d_fake_loss(p_fake_d[1], "lsgan")}
 
     def vgg_term(self, out, real):
-        """``sum_i w_i L1(F^i(out), sg(F^i(real)))``, `[B]` (`losses.feature_matching_loss`, real side detached)."""
-        return losses.feature_matching_loss(self.vgg(out, training=False), self.vgg(real, training=False),
-                                            self.vgg_weights)
+        """``sum_i w_i L1(F^i(out), sg(F^i(real)))``, `[B]`: `losses.feature_matching_loss` over VGG-19's features.
+
+        Computed by `vgg_l1_loss`: the same value and gradient as autodiff's, with a backward pass that makes each
+        layer's gradient when it reaches it; with ``recompute`` it recomputes VGG's blocks as well.
+        """
+        return vgg_l1_loss(self.vgg, out, real, self.vgg_weights, recompute=self.recompute)
 
     # ------------------------------------------------------------- training step
     def train_step(self, batch):
@@ -301,7 +309,7 @@ def build(cfg) -> MSGUNet:
     vgg_weights = None if msg.vgg_layers == "all" else losses.VGG_LOSS_WEIGHTS
     return MSGUNet(generator(cfg), discriminators, cfg.loss.weights, judged=msg.judged,
                    vgg_factory=vgg_factory(cfg), vgg_weights=vgg_weights, scale_by_scale=msg.scale_by_scale,
-                   contract=contract(cfg), noise_seed=cfg.train.seed, name=cfg.name)
+                   recompute=msg.recompute, contract=contract(cfg), noise_seed=cfg.train.seed, name=cfg.name)
 
 
 __all__ = ["MSGSection", "MSGUNet", "MSGUNetConfig", "build", "contract", "generator"]

@@ -67,6 +67,7 @@ from tfi2i.contract import Contract, ContractError, InputSpec, OutputSpec
 from tfi2i.features import FeatureFileError
 from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of
 from tfi2i.networks import pix2pixhd as nets
+from tfi2i.networks.vgg import vgg_l1_loss
 
 NET_G = ("global", "local")
 
@@ -353,7 +354,8 @@ class Pix2PixHD(VGGLossMixin, OneForwardGAN):
         if self.active("g_feat"):
             g_terms["g_feat"] = losses.multiscale_feature_matching_loss(g_fake, d_real, n_layers_d=self.n_layers_d)
         if self.active("g_vgg") and self.vgg is not None:
-            g_terms["g_vgg"] = losses.vgg_loss(self.vgg(y_fake, training=False), self.vgg(y, training=False))
+            # = losses.vgg_loss(self.vgg(y_fake), self.vgg(y)), value and gradient; a backward pass that waits
+            g_terms["g_vgg"] = vgg_l1_loss(self.vgg, y_fake, y, losses.VGG_LOSS_WEIGHTS)
         return g_terms, d_terms
 
     # ------------------------------------------------------------- training step (`OneForwardGAN.train_step`)

@@ -94,3 +94,62 @@ def test_pretrained_helper_names_the_model_and_file(tmp_path, monkeypatch):
     assert pretrained.resolve_weights("VGG19", None) is None and pretrained.resolve_weights("VGG19", "none") is None
     with pytest.raises(ValueError, match="known"):
         pretrained.resolve_weights("ResNet50", "imagenet")
+
+
+# ----------------------------------------------------------------- vgg_l1_loss: autodiff's numbers, a later backward
+@pytest.mark.parametrize("layers,recompute", [("all", False), ("pix2pixhd", False), ("all", True)])
+def test_vgg_l1_loss_is_feature_matching_over_vgg_with_the_same_gradient(layers, recompute):
+    from tfi2i.networks.vgg import VGG19_CONV_LAYERS, vgg_l1_loss
+
+    keras.utils.set_random_seed(0)
+    names, weights = (VGG19_CONV_LAYERS, None) if layers == "all" else (VGG19_FEATURE_LAYERS, losses.VGG_LOSS_WEIGHTS)
+    net = vgg19_features(None, layers=names)
+    rng = np.random.default_rng(0)
+    fake, real = (tf.constant(rng.uniform(-1, 1, (2, 32, 48, 3)).astype(np.float32)) for _ in range(2))
+
+    @tf.function(autograph=False)
+    def both(fake):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(fake)
+            ours = vgg_l1_loss(net, fake, real, weights, recompute=recompute)
+            autodiff = losses.feature_matching_loss(net(fake, training=False), net(real, training=False), weights)
+            seed = tf.constant([1.0, -3.0])  # a different dL/dloss per example
+        return ours, autodiff, tape.gradient(ours, fake, seed), tape.gradient(autodiff, fake, seed)
+
+    ours, autodiff, g_ours, g_autodiff = both(fake)
+    np.testing.assert_allclose(ours, autodiff, rtol=1e-6)
+    assert np.abs(g_autodiff).max() > 0
+    np.testing.assert_allclose(g_ours, g_autodiff, rtol=1e-5, atol=1e-7 * np.abs(g_autodiff).max())
+    with pytest.raises(ValueError, match="weights"):
+        vgg_l1_loss(net, fake, real, [1.0])
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_vgg_l1_loss_makes_each_layers_gradient_when_the_backward_pass_reaches_it(recompute):
+    from tests.helpers import waits_for
+    from tfi2i.networks.vgg import vgg_l1_loss
+
+    net = vgg19_features(None, layers=VGG19_FEATURE_LAYERS)
+    fake = tf.zeros([1, 32, 32, 3])
+
+    @tf.function(autograph=False)
+    def grad(fake):
+        with tf.GradientTape() as tape:
+            tape.watch(fake)
+            loss = vgg_l1_loss(net, fake, tf.ones([1, 32, 32, 3]), recompute=recompute)
+        return tape.gradient(loss, fake)
+
+    ops = grad.get_concrete_function(fake).graph.get_operations()
+    backprops = [op for op in ops if op.type == "Conv2DBackpropInput"]
+    assert len(backprops) == 13  # one per convolution, the first for the image
+    deepest = backprops[0]
+    # autodiff's form: each layer's sign(diff) * dL/dmean exists as soon as the forward pass has made it; here all
+    # but the deepest layer's wait for the deepest backward convolution (the backward pass starts at the top)
+    per_layer = [op for op in ops if op.type == "Mul" and any(t.dtype == tf.float32 and t.op.type == "Cast"
+                                                               and t.op.inputs[0].dtype == tf.int8 for t in op.inputs)]
+    assert len(per_layer) == len(VGG19_FEATURE_LAYERS)
+    assert sum(waits_for(op, deepest.name) for op in per_layer) == len(VGG19_FEATURE_LAYERS) - 1
+    # recompute: 13 convolutions again, those of blocks 1-4 (12) after the backward pass has left block 5
+    convs = [op for op in ops if op.type == "Conv2D"]
+    assert len(convs) == 2 * 13 + 13 * recompute
+    assert sum(waits_for(op, deepest.name) for op in convs) == 12 * recompute

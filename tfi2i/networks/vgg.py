@@ -157,3 +157,110 @@ def vgg19_features(
     model = keras.Model(inp, list(feats), name=name)
     model.trainable = False
     return model
+
+
+def vgg_l1_loss(vgg, fake, real, weights=None, recompute=False):
+    """``losses.feature_matching_loss(vgg(fake), vgg(real), weights)``, `[B]`, with a backward pass that waits.
+
+    The same value and the same gradient for ``fake`` (the real image's
+    features are constants either way; VGG's weights are frozen), from the
+    same kernels (TensorFlow's ``Conv2DBackpropInput``, ``ReluGrad``,
+    ``MaxPoolGrad``), summed in the same order up to float noise (tested).
+    What changes is when the backward pass's tensors exist. Through autodiff
+    each layer's loss gradient, ``w_l / n_l * sign(diff_l)`` (or the float
+    difference it is made from), depends only on the forward pass and the
+    constant ``dL/dloss``, so the graph executor makes all sixteen as soon as
+    it can and keeps them until the backward pass reaches them: about one more
+    copy of VGG's activations (2.6 GiB at 2048x1024, MSG U-Net's top scale).
+    Here the forward pass keeps each layer's ReLU output (the backward pass
+    needs them) and its sign as int8; the backward pass walks the layers from
+    the deepest, adding a layer's loss gradient to the gradient arriving from
+    above, so it is made when needed and freed at once.
+
+    Args:
+      vgg: a model from `vgg19_features` (input mapping, then the truncated VGG-19).
+      fake, real: ``[B, H, W, 3]`` images in ``[-1, 1]``.
+      weights: one per returned feature layer, as for `losses.feature_matching_loss`.
+      recompute: keep only each block's input (the pooled activations) and
+        recompute the block's convolutions when the backward pass reaches it
+        (one more VGG pass over ``fake``; the same numbers).
+    """
+    mapping = next(layer for layer in vgg.layers if isinstance(layer, VGGInputMapping))
+    trunk = next(layer for layer in vgg.layers if isinstance(layer, keras.Model))
+    names = [t._keras_history[0].name for t in trunk.outputs]
+    weights = [1.0] * len(names) if weights is None else list(weights)
+    if len(weights) != len(names):
+        raise ValueError(f"vgg_l1_loss: {len(weights)} weights for {len(names)} VGG feature layers")
+    stack = [layer for layer in trunk.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    stack = stack[: max(i for i, layer in enumerate(stack) if layer.name in names) + 1]
+    kernels = [(tf.convert_to_tensor(layer.kernel), tf.convert_to_tensor(layer.bias))
+               if isinstance(layer, keras.layers.Conv2D) else None for layer in stack]
+    weight_of = dict(zip(names, weights))
+
+    def conv(layer, x, kernel, bias):
+        dtype = layer.compute_dtype
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(kernel, dtype), 1, "SAME"),
+                                         tf.cast(bias, dtype)))
+
+    def pool(x):
+        return tf.nn.max_pool2d(x, 2, 2, "VALID")
+
+    # blocks: a run of convolutions and the pooling after it; with `recompute` only their inputs are kept
+    starts = [0] + [i + 1 for i in range(len(stack) - 1) if kernels[i] is None]
+    blocks = list(zip(starts, starts[1:] + [len(stack)]))
+
+    def forward(i, x):
+        return conv(stack[i], x, *kernels[i]) if kernels[i] else pool(x)
+
+    @tf.custom_gradient
+    def lean(x, r):
+        outs, losses_of, total = [], {}, tf.zeros([tf.shape(x)[0]], tf.float32)
+        first, gate = x, [x]
+        for i, layer in enumerate(stack):
+            # lock-step: both images' layer i once layer i - 1's loss is taken (else the real image's pass, which
+            # needs nothing from G, runs ahead and holds every feature until G's output reaches that layer)
+            with tf.control_dependencies(gate):
+                x, r = forward(i, x), forward(i, r)
+            gate = [x, r]
+            w = weight_of.get(layer.name, 0)
+            if not (isinstance(w, (int, float)) and w == 0):
+                diff = tf.cast(x, tf.float32) - tf.cast(r, tf.float32)
+                total = total + tf.cast(w, tf.float32) * tf.reduce_mean(tf.abs(diff), axis=[1, 2, 3])
+                losses_of[i] = (tf.cast(tf.sign(diff), tf.int8), tf.cast(w, tf.float32),
+                                tf.cast(tf.reduce_prod(tf.shape(diff)[1:]), tf.float32))  # sign, w_l, n_l
+                gate = [total, losses_of[i][0]]
+            outs.append(x)
+
+        def grad(dy):
+            g = None
+            for start, end in reversed(blocks):
+                before = first if start == 0 else outs[start - 1]
+                ys = dict(enumerate(outs))
+                if recompute:  # the block's activations again, once the backward pass has reached its output
+                    with tf.control_dependencies([] if g is None else [g]):
+                        h = tf.identity(before)
+                    for i in range(start, end):
+                        h = ys[i] = forward(i, h) if kernels[i] else ys[i]
+                for i in reversed(range(start, end)):
+                    x_in, y = (ys[i - 1] if i > start else before), ys[i]
+                    if i in losses_of:  # autodiff's order: (dy * w_l) / n_l, broadcast, times sign(diff_l)
+                        sign, w, n = losses_of[i]
+                        with tf.control_dependencies([] if g is None else [g]):  # made when the pass gets here
+                            own = tf.reshape((dy * w) / n, [-1, 1, 1, 1]) * tf.cast(sign, tf.float32)
+                        own = tf.cast(own, y.dtype)
+                        g = own if g is None else g + own
+                    if g is None:
+                        continue
+                    if kernels[i]:
+                        g = tf.raw_ops.ReluGrad(gradients=g, features=y)
+                        g = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x_in), out_backprop=g,
+                                                           filter=tf.cast(kernels[i][0], y.dtype),
+                                                           strides=[1, 1, 1, 1], padding="SAME")
+                    else:
+                        g = tf.raw_ops.MaxPoolGrad(orig_input=x_in, orig_output=y, grad=g, ksize=[1, 2, 2, 1],
+                                                   strides=[1, 2, 2, 1], padding="VALID")
+            return (tf.zeros_like(first) if g is None else tf.cast(g, first.dtype)), None
+
+        return total, grad
+
+    return lean(mapping(fake), tf.stop_gradient(mapping(real)))

@@ -212,7 +212,7 @@ def run_infer(model, w, h, batch, xla, warmup, repeats):
 
 
 # ----------------------------------------------------------------- training
-def train_config(recompute=False, scale_by_scale=False):
+def train_config(recompute=False):
     """``(config, source)``: the recipe's ``config()``, VGG-19 weights random (same cost as ImageNet's)."""
     import importlib.util
 
@@ -220,10 +220,9 @@ def train_config(recompute=False, scale_by_scale=False):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cfg = module.config()
-    cfg = dataclasses.replace(cfg, msg=dataclasses.replace(cfg.msg, vgg_weights="random", recompute=recompute,
-                                                           scale_by_scale=scale_by_scale))
-    return cfg, ("recipes/msg_unet_cityscapes.py:config() (msg.vgg_weights=random"
-                 + ", msg.recompute=true" * recompute + ", msg.scale_by_scale=true" * scale_by_scale + ")")
+    cfg = dataclasses.replace(cfg, msg=dataclasses.replace(cfg.msg, vgg_weights="random", recompute=recompute))
+    return cfg, ("recipes/msg_unet_cityscapes.py:config() (msg.vgg_weights=random, msg.recompute="
+                 + ("true)" if recompute else "false)"))
 
 
 def build_train_model(cfg):
@@ -244,7 +243,7 @@ def build_train_model(cfg):
     return model, optimizers
 
 
-def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, scale_by_scale=False, profile_dir=None):
+def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, profile_dir=None):
     import numpy as np
     import tensorflow as tf
 
@@ -253,7 +252,7 @@ def run_train(model_name, w, h, batch, xla, warmup, repeats, recompute=False, sc
 
     if model_name != "msg":
         raise ValueError(f"--train is MSG U-Net's training step (model msg), not {model_name!r}")
-    cfg, source = train_config(recompute, scale_by_scale)
+    cfg, source = train_config(recompute)
     model, optimizers = build_train_model(cfg)
     scales = cfg.msg.scales
     x = make_inputs("msg", w, h, batch)["x"]
@@ -299,8 +298,7 @@ def run_one(args):
         result = run_infer(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats)
     else:
         result = run_train(args.one_model, w, h, args.batch, args.xla, args.warmup, args.one_repeats,
-                           recompute=args.recompute, scale_by_scale=args.scale_by_scale,
-                           profile_dir=args.memory_profile)
+                           recompute=args.recompute, profile_dir=args.memory_profile)
     result.update({"tensorflow": tf.__version__, "model": args.one_model, "task": args.one_task, "width": w,
                    "height": h, "batch": args.batch, "xla": args.xla, "mixed_precision": args.mixed_precision,
                    "warmup": args.warmup, "repeats": args.one_repeats, "peak_host_mb": peak_host_mb(),
@@ -316,7 +314,6 @@ def measure(model, task, w, h, repeats, args):
            "--one-size", f"{w}x{h}", "--one-repeats", str(repeats), "--warmup", str(args.warmup),
            "--batch", str(args.batch)]
     cmd += ["--xla"] * args.xla + ["--mixed-precision"] * args.mixed_precision + ["--recompute"] * args.recompute
-    cmd += ["--scale-by-scale"] * args.scale_by_scale
     if task == "train" and args.memory_profile:
         cmd += ["--memory-profile", os.path.join(args.memory_profile, f"{model}_{w}x{h}")]
     env = memory_profile.child_env(args)
@@ -361,9 +358,7 @@ def main():
     p.add_argument("--train", default=None, metavar="WxH", help="also time one MSG U-Net training step at this size")
     p.add_argument("--train-repeats", type=int, default=2)
     p.add_argument("--recompute", action="store_true",
-                   help="training with msg.recompute=true (each block's intermediates recomputed in the backward pass)")
-    p.add_argument("--scale-by-scale", action="store_true",
-                   help="training with msg.scale_by_scale=true (D and VGG passes and their backward one scale at a time)")
+                   help="training with msg.recompute=true (G's and VGG-19's blocks recomputed in the backward pass)")
     memory_profile.add_arguments(p)
     p.add_argument("--timeout", type=int, default=900, help="seconds per configuration (one subprocess)")
     p.add_argument("--max-rss-gb", type=float, default=18.0,

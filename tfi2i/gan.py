@@ -406,8 +406,9 @@ class OneForwardGAN(PairedGAN):
         ``after``: the step's losses. The updates wait for them, so every
         forward pass has read the weights before they change. TensorFlow's
         automatic control dependencies did not guarantee it for a D pass whose
-        only consumer is a loss and G's gradient (`MSGUNet`'s scale-by-scale
-        step read D's updated weights in some runs).
+        only consumers are a loss and G's gradient: a step that split the
+        backward pass by scale (tried for MSG U-Net, removed) read D's updated
+        weights in about one run in three.
         """
         with tf.control_dependencies(list(after)):
             for optimizer, grads, variables in ((self.g_optimizer, g_grads, self.generator_variables),

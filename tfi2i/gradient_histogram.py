@@ -51,11 +51,16 @@ class GradientError(ValueError):
 
 def intermediate_kernels(generator) -> list:
     """``[(level, layer name, kernel variable)]`` of every conv / transposed conv of levels >= 1 (``enc{l}_*``,
-    ``dec{l}_*``), in layer order; level 0 and the ``out*`` heads are left out."""
+    ``dec{l}_*``), in layer order; level 0 and the ``out*`` heads are left out. Recomputed blocks
+    (``msg.recompute``: a `keras.Model` per block) are searched inside."""
     import keras
 
+    def layers_of(model):
+        for layer in model.layers:
+            yield from layers_of(layer) if isinstance(layer, keras.Model) else [layer]
+
     found = []
-    for layer in generator.layers:
+    for layer in layers_of(generator):
         match = _LAYER.match(layer.name)
         if match and int(match.group(2)) >= 1 and isinstance(layer, (keras.layers.Conv2D,
                                                                      keras.layers.Conv2DTranspose)):

@@ -44,7 +44,7 @@ from tfi2i import config as config_lib
 from tfi2i import losses
 from tfi2i.contract import Contract, InputSpec, OutputSpec
 from tfi2i.data.augment import downscale
-from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of, scaled_loss
+from tfi2i.gan import OneForwardGAN, VGGLossMixin, outputs_of
 from tfi2i.networks import msg_unet as nets
 from tfi2i.networks.vgg import vgg_l1_loss
 
@@ -67,7 +67,6 @@ class MSGSection:
     decoder_kernel: int = 4  # kernel of the decoder's stride-1 block after each skip addition
     norm: str = "batch"  # Conv-BatchNorm-LeakyReLU
     recompute: bool = False  # recompute G's and VGG-19's blocks in the backward pass (memory; same results)
-    scale_by_scale: bool = False  # the loss passes (D, VGG) and their backward one scale at a time (memory; same)
     ndf: int = 64  # each D_k: pix2pix's 70x70 PatchGAN
     n_layers_d: int = 3
     judged: str = "all"  # all: one D per output scale (the paper) | top: only y is judged (Fig. 2 ablation)
@@ -134,13 +133,12 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
       vgg_factory: ``() -> keras.Model`` returning the VGG-19 features; called
         in `compile` (training only) when ``g_vgg`` is on.
       vgg_weights: per-layer weights of the VGG term (None: 1 each).
-      scale_by_scale: the loss passes and their backward one scale at a time (`train_step`).
       recompute: the VGG term recomputes VGG-19's blocks in its backward pass (`vgg_term`; G's blocks are
         recomputed by the generator, built with ``recompute``).
     """
 
     def __init__(self, generator, discriminators, loss_weights, judged="all", vgg_factory=None, vgg_weights=None,
-                 scale_by_scale=False, recompute=False, **kwargs):
+                 recompute=False, **kwargs):
         super().__init__(generator, discriminators, loss_weights, gan_mode="lsgan", **kwargs)
         if judged not in JUDGED:
             raise ValueError(f"judged must be one of {JUDGED}, got {judged!r}")
@@ -152,7 +150,6 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
         self.vgg_factory = vgg_factory
         self.vgg_weights = vgg_weights
         self.vgg = None
-        self.scale_by_scale = scale_by_scale
         self.recompute = recompute
 
     # ------------------------------------------------------------- the pyramids
@@ -203,55 +200,6 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
         layer's gradient when it reaches it; with ``recompute`` it recomputes VGG's blocks as well.
         """
         return vgg_l1_loss(self.vgg, out, real, self.vgg_weights, recompute=self.recompute)
-
-    # ------------------------------------------------------------- training step
-    def train_step(self, batch):
-        """`OneForwardGAN.train_step`; with ``scale_by_scale`` the loss passes run one scale after the other.
-
-        Eq. 1 is a sum over scales and scale ``k``'s terms see G only through
-        its output ``z_k``. So G's forward pass is recorded alone; then, top
-        scale first, each scale's D and VGG passes give ``dL_k/dz_k`` and D_k's
-        gradients, and the next scale starts only when they exist (a control
-        dependency), so one scale's activations are alive at a time instead of
-        all five; last, G's backward pass takes every ``dL_k/dz_k`` at once
-        (``output_gradients``). The same gradients as one tape over the summed
-        loss, summed in another order (float noise; tested).
-        """
-        if not self.scale_by_scale:
-            return super().train_step(batch)
-        seeds = self.training_seeds(tf.shape(batch["y"])[0]) if self.contract.stochastic else None
-        with tf.GradientTape() as g_tape:
-            batch = self.with_inputs(batch, seeds, training=True)
-            fake = outputs_of(self.generator(batch["inputs"], training=True))
-        outs, out_grads, d_grads, g_avgs, d_avgs = [], [], {}, [], []
-        g_total, d_total, done = tf.constant(0.0), tf.constant(0.0), []
-        for k in self.judged_levels():
-            d_vars = self.discriminators[k].trainable_variables
-            with tf.control_dependencies(done):  # the previous scale's backward pass is over
-                cond, real, out = (tf.identity(t, name=f"scale_{k}_{n}") for n, t in (
-                    ("cond", batch["inputs"][nets.input_name(k)]), ("real", self.target(batch, k)),
-                    ("out", fake[nets.output_name(k)])))
-            with tf.GradientTape() as g_k, tf.GradientTape() as d_k:
-                g_k.watch(out)
-                g_terms, d_terms = self.scale_terms(cond, real, out, k, training=True)
-                g_part, g_avg = self.weighted_sum(g_terms)
-                d_part, d_avg = self.weighted_sum(d_terms)
-            dz = g_k.gradient(scaled_loss(self.g_optimizer, g_part), out)
-            grads = d_k.gradient(scaled_loss(self.d_optimizer, d_part), d_vars)
-            if dz is not None:
-                dz = tf.identity(dz, name=f"scale_{k}_dz")  # named for profiles and the test
-                outs.append(fake[nets.output_name(k)])
-                out_grads.append(dz)
-            d_grads.update({id(v): g for v, g in zip(d_vars, grads)})
-            done = [t for t in [dz, *grads] if t is not None]
-            g_total, d_total = g_total + g_part, d_total + d_part
-            g_avgs.append(g_avg)
-            d_avgs.append(d_avg)
-        g_vars = self.generator_variables
-        g_grads = (g_tape.gradient(outs, g_vars, output_gradients=out_grads) if outs else [None] * len(g_vars))
-        self.apply_both(self.generator_gradients(g_grads),
-                        [d_grads.get(id(v)) for v in self.discriminator_variables], after=[g_total, d_total])
-        return self._log({**_summed(d_avgs), **_summed(g_avgs), "g_total": g_total, "d_total": d_total})
 
 
 def _summed(parts):
@@ -308,8 +256,8 @@ def build(cfg) -> MSGUNet:
                                              name=f"D_{nets.output_name(k)}") for k in judged]
     vgg_weights = None if msg.vgg_layers == "all" else losses.VGG_LOSS_WEIGHTS
     return MSGUNet(generator(cfg), discriminators, cfg.loss.weights, judged=msg.judged,
-                   vgg_factory=vgg_factory(cfg), vgg_weights=vgg_weights, scale_by_scale=msg.scale_by_scale,
-                   recompute=msg.recompute, contract=contract(cfg), noise_seed=cfg.train.seed, name=cfg.name)
+                   vgg_factory=vgg_factory(cfg), vgg_weights=vgg_weights, recompute=msg.recompute,
+                   contract=contract(cfg), noise_seed=cfg.train.seed, name=cfg.name)
 
 
 __all__ = ["MSGSection", "MSGUNet", "MSGUNetConfig", "build", "contract", "generator"]

@@ -13,7 +13,9 @@ Objective (``Pix2PixHDModel.forward``), each term one entry of ``loss.weights``:
   ``sum_k sum_j (1/num_D) (4/(n_layers_D+1)) L1(D_k^j(x, G(x)), sg(D_k^j(x, y)))``
   (`tfi2i.losses.multiscale_feature_matching_loss`), weight ``lambda_feat`` 10;
 * ``g_vgg``: ``sum_l w_l L1(VGG_l(G(x)), sg(VGG_l(y)))``, ``w = [1/32, 1/16,
-  1/8, 1/4, 1]`` (`tfi2i.losses.vgg_loss`), weight ``lambda_feat`` 10;
+  1/8, 1/4, 1]`` (`tfi2i.losses.vgg_loss`; computed by
+  `tfi2i.networks.vgg.vgg_l1_loss`, the same value and gradient with less
+  memory), weight ``lambda_feat`` 10;
 * ``d_real``, ``d_fake``: LSGAN on the real pair and the detached fake pair,
   weights 0.5 each (``loss_D = (loss_D_fake + loss_D_real) * 0.5``).
 

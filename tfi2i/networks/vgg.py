@@ -170,12 +170,16 @@ def vgg_l1_loss(vgg, fake, real, weights=None, recompute=False):
     each layer's loss gradient, ``w_l / n_l * sign(diff_l)`` (or the float
     difference it is made from), depends only on the forward pass and the
     constant ``dL/dloss``, so the graph executor makes all sixteen as soon as
-    it can and keeps them until the backward pass reaches them: about one more
-    copy of VGG's activations (2.6 GiB at 2048x1024, MSG U-Net's top scale).
-    Here the forward pass keeps each layer's ReLU output (the backward pass
-    needs them) and its sign as int8; the backward pass walks the layers from
-    the deepest, adding a layer's loss gradient to the gradient arriving from
-    above, so it is made when needed and freed at once.
+    it can and keeps them until the backward pass reaches them: one more copy
+    of VGG's sixteen ReLU outputs (2.3 GiB in float32 at 2048x1024, MSG U-Net's
+    top scale). And the real image's pass, needing nothing from G, ran during
+    G's forward pass and held its features until G's output caught up. Here
+    both passes go layer by layer in lock-step (control dependencies), the
+    forward pass keeps each layer's ReLU output (the backward pass needs it;
+    with `recompute` only each block's input) and its sign as int8, and the
+    backward pass walks the layers from the deepest, adding a layer's loss
+    gradient to the gradient arriving from above, so it is made when needed
+    and freed at once. MSG U-Net's 2048x1024 training step: README, "MSG U-Net".
 
     Args:
       vgg: a model from `vgg19_features` (input mapping, then the truncated VGG-19).

@@ -318,10 +318,10 @@ class PairedGAN(keras.Model):
                     d_total, d_logs = self.weighted_sum(
                         self.discriminator_terms(batch, tf.nest.map_structure(tf.stop_gradient, fake), training=True)
                     )
-                    d_scaled = scaled_loss(self.d_optimizer, d_total)
+                    d_scaled = _scale(self.d_optimizer, d_total)
                 self._update(d_tape, self.d_optimizer, d_scaled, self.discriminator_variables)
             g_total, g_logs = self.weighted_sum(self.generator_terms(batch, fake, training=True))
-            g_scaled = scaled_loss(self.g_optimizer, g_total)
+            g_scaled = _scale(self.g_optimizer, g_total)
         self._update(g_tape, self.g_optimizer, g_scaled, self.generator_variables)
         return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
@@ -394,28 +394,20 @@ class OneForwardGAN(PairedGAN):
             g_terms, d_terms = self.objective(batch, fake, training=True)
             g_total, g_logs = self.weighted_sum(g_terms)
             d_total, d_logs = self.weighted_sum(d_terms)
-            g_scaled, d_scaled = scaled_loss(self.g_optimizer, g_total), scaled_loss(self.d_optimizer, d_total)
+            g_scaled, d_scaled = _scale(self.g_optimizer, g_total), _scale(self.d_optimizer, d_total)
         g_grads = self.generator_gradients(g_tape.gradient(g_scaled, g_vars))
         d_grads = d_tape.gradient(d_scaled, d_vars)
-        self.apply_both(g_grads, d_grads, after=[g_total, d_total])
-        return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
-
-    def apply_both(self, g_grads, d_grads, after=()):
-        """G's update, then D's, each with the gradients that exist (aligned with the variable lists).
-
-        ``after``: the step's losses. The updates wait for them, so every
-        forward pass has read the weights before they change. TensorFlow's
-        automatic control dependencies did not guarantee it for a D pass whose
-        only consumers are a loss and G's gradient: a step that split the
-        backward pass by scale (tried for MSG U-Net, removed) read D's updated
-        weights in about one run in three.
-        """
-        with tf.control_dependencies(list(after)):
-            for optimizer, grads, variables in ((self.g_optimizer, g_grads, self.generator_variables),
-                                                (self.d_optimizer, d_grads, self.discriminator_variables)):
+        # the updates wait for the losses, so every forward pass has read the weights before they change: TF's
+        # automatic control dependencies did not order it for a D pass whose only consumers are a loss and G's
+        # gradient (a scale-by-scale variant of MSG U-Net's step, tried and removed, read D's updated weights in
+        # about one run in three)
+        with tf.control_dependencies([g_total, d_total]):
+            for optimizer, grads, variables in ((self.g_optimizer, g_grads, g_vars),
+                                                (self.d_optimizer, d_grads, d_vars)):
                 pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
                 if pairs:
                     optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self._log({**d_logs, **g_logs, "g_total": g_total, "d_total": d_total})
 
 
 def _loss_scaled(optimizer):
@@ -424,7 +416,7 @@ def _loss_scaled(optimizer):
     return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
-def scaled_loss(optimizer, loss):
+def _scale(optimizer, loss):
     return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
 
 

@@ -55,12 +55,8 @@ def intermediate_kernels(generator) -> list:
     (``msg.recompute``: a `keras.Model` per block) are searched inside."""
     import keras
 
-    def layers_of(model):
-        for layer in model.layers:
-            yield from layers_of(layer) if isinstance(layer, keras.Model) else [layer]
-
     found = []
-    for layer in layers_of(generator):
+    for layer in generator._flatten_layers(include_self=False):
         match = _LAYER.match(layer.name)
         if match and int(match.group(2)) >= 1 and isinstance(layer, (keras.layers.Conv2D,
                                                                      keras.layers.Conv2DTranspose)):

@@ -172,26 +172,30 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
 
     # ------------------------------------------------------------- objective
     def objective(self, batch, fake, training=True):
-        """``(generator terms, discriminator terms)`` of Eq. 1 from one forward pass: `scale_terms` summed."""
+        """``(generator terms, discriminator terms)`` of Eq. 1 from one forward pass."""
         fake = outputs_of(fake)
         inputs = batch["inputs"] if "inputs" in batch else self.encode(batch)
-        per_scale = [self.scale_terms(inputs[nets.input_name(k)], self.target(batch, k), fake[nets.output_name(k)],
-                                      k, training) for k in self.judged_levels()]
-        return tuple(_summed([terms[side] for terms in per_scale]) for side in (0, 1))
-
-    def scale_terms(self, cond, real, out, k, training=True):
-        """Scale ``k``'s share of Eq. 1: ``({g_gan, g_feat?, g_vgg?}, {d_real, d_fake})``, each `[B]`."""
-        d = self.discriminators[k]
-        p_fake_d = d(tf.concat([cond, tf.stop_gradient(out)], -1), training=training)
-        p_real = d(tf.concat([cond, real], -1), training=training)
-        p_fake = d(tf.concat([cond, out], -1), training=training)
-        g_terms = {"g_gan": losses.g_adversarial_loss(p_fake[1], "lsgan")}
-        if self.active("g_feat"):
-            g_terms["g_feat"] = losses.feature_matching_loss(p_fake[0], p_real[0])
-        if self.active("g_vgg") and self.vgg is not None and _vgg_fits(out):
-            g_terms["g_vgg"] = self.vgg_term(out, real)
-        return g_terms, {"d_real": losses.d_real_loss(p_real[1], "lsgan"),
-                         "d_fake": losses.d_fake_loss(p_fake_d[1], "lsgan")}
+        g_gan, g_feat, g_vgg, d_real, d_fake = [], [], [], [], []
+        for k in self.judged_levels():
+            d = self.discriminators[k]
+            cond = inputs[nets.input_name(k)]
+            real, out = self.target(batch, k), fake[nets.output_name(k)]
+            p_fake_d = d(tf.concat([cond, tf.stop_gradient(out)], -1), training=training)
+            p_real = d(tf.concat([cond, real], -1), training=training)
+            p_fake = d(tf.concat([cond, out], -1), training=training)
+            d_fake.append(losses.d_fake_loss(p_fake_d[1], "lsgan"))
+            d_real.append(losses.d_real_loss(p_real[1], "lsgan"))
+            g_gan.append(losses.g_adversarial_loss(p_fake[1], "lsgan"))
+            if self.active("g_feat"):
+                g_feat.append(losses.feature_matching_loss(p_fake[0], p_real[0]))
+            if self.active("g_vgg") and self.vgg is not None and _vgg_fits(out):
+                g_vgg.append(self.vgg_term(out, real))
+        g_terms = {"g_gan": tf.add_n(g_gan)}
+        if g_feat:
+            g_terms["g_feat"] = tf.add_n(g_feat)
+        if g_vgg:
+            g_terms["g_vgg"] = tf.add_n(g_vgg)
+        return g_terms, {"d_real": tf.add_n(d_real), "d_fake": tf.add_n(d_fake)}
 
     def vgg_term(self, out, real):
         """``sum_i w_i L1(F^i(out), sg(F^i(real)))``, `[B]`: `losses.feature_matching_loss` over VGG-19's features.
@@ -200,12 +204,6 @@ class MSGUNet(VGGLossMixin, OneForwardGAN):
         layer's gradient when it reaches it; with ``recompute`` it recomputes VGG's blocks as well.
         """
         return vgg_l1_loss(self.vgg, out, real, self.vgg_weights, recompute=self.recompute)
-
-
-def _summed(parts):
-    """``{name: sum over the parts that have it}`` for a list of ``{name: tensor}`` (a small scale may lack g_vgg)."""
-    names = list(dict.fromkeys(name for part in parts for name in part))
-    return {name: tf.add_n([part[name] for part in parts if name in part]) for name in names}
 
 
 def _vgg_fits(image):

@@ -24,6 +24,7 @@ real image's features detached)::
 
     vgg = vgg19_features("imagenet")
     loss = losses.vgg_loss(vgg(y_fake), vgg(y))   # [B]; times lambda_feat = 10
+    loss = vgg_l1_loss(vgg, y_fake, y, losses.VGG_LOSS_WEIGHTS)   # the same, with less training memory
 
 Weights (:func:`tfi2i.pretrained.build_application`): ``"imagenet"`` (Keras'
 ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` in ``~/.keras/models``;
@@ -236,10 +237,9 @@ def vgg_l1_loss(vgg, fake, real, weights=None, recompute=False):
             outs.append(x)
 
         def grad(dy):
-            g = None
+            g, ys = None, dict(enumerate(outs))
             for start, end in reversed(blocks):
                 before = first if start == 0 else outs[start - 1]
-                ys = dict(enumerate(outs))
                 if recompute:  # the block's activations again, once the backward pass has reached its output
                     with tf.control_dependencies([] if g is None else [g]):
                         h = tf.identity(before)

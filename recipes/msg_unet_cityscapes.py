@@ -104,7 +104,8 @@ Deviations and choices
 * **VGG-19**: Keras' ImageNet (Caffe) weights through pix2pixHD's input mapping
   (`tfi2i.networks.vgg`); "the i-th layer" of the 16 convolutions is taken
   after its ReLU. A scale under 16 pixels a side (tiny test sizes only) has no
-  VGG term.
+  VGG term. The term is computed by `tfi2i.networks.vgg.vgg_l1_loss`: autodiff's
+  value and gradient, with a backward pass written to hold less memory.
 * **Scales**: the source and the target are downscaled by 2^k as block means
   (an area resize), in tf.data for training and evaluation and in the model
   for callers that give only ``x``; Table 2's low-resolution input is
